@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# README command 2: every test. Package tests, the chapter notebooks under nbval, and a clean
+# book build with -W (student and instructor editions), whose HTML the book tests then inspect.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+export MPLBACKEND=Agg
+# Clean builds only: a rebuild over an old _build hides warnings of unchanged files.
+bash scripts/build_book.sh
+bash scripts/build_book.sh --instructor
+# -p no:cacheprovider: a .pytest_cache/README.md would break the next -W build.
+.venv/bin/python -m pytest -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env "$@"
