@@ -1,0 +1,304 @@
+"""Offline metrics for click models: AUC, log loss, calibration, and the Bayes-optimal reference.
+
+On synthetic data the true click probability of every row is known, so every table can show what
+a perfect model would score (``bayes_auc``, ``bayes_logloss``): a model is judged by the gap to that
+ceiling, not by the raw number. Calibration follows Guo et al. (2017), "On Calibration of Modern
+Neural Networks": the expected calibration error (ECE) is the count-weighted mean of
+``|observed rate - mean prediction|`` over probability bins.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import log_loss, roc_auc_score
+
+from .data.tabular import TabularData
+from .schema import FeatureSchema
+
+__all__ = [
+    "evaluate",
+    "bayes_metrics",
+    "reliability_curve",
+    "expected_calibration_error",
+    "auc",
+    "logloss",
+]
+
+STRATEGIES = ("uniform", "quantile")
+
+
+# --------------------------------------------------------------------------- input checks
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name}: cannot convert to a float array ({err})") from None
+    return arr
+
+
+def _check_binary_pair(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate labels ``y`` (0/1) and probabilities ``p`` (in [0, 1]), both 1-D of equal length."""
+    y, p = _to_numpy(y, "y"), _to_numpy(p, "p")
+    if y.ndim != 1 or p.ndim != 1:
+        raise ValueError(f"y and p must be 1-D, got shapes {y.shape} and {p.shape}")
+    if len(y) != len(p):
+        raise ValueError(f"y has {len(y)} values but p has {len(p)}")
+    if len(y) == 0:
+        raise ValueError("y and p are empty")
+    bad = (y != 0) & (y != 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"labels y must be 0 or 1, got {y[i]} at position {i}")
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"probabilities p must be finite and in [0, 1], got {p[i]} at position {i}")
+    return y, p
+
+
+def _check_bins(n_bins: int, strategy: str) -> None:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
+# --------------------------------------------------------------------------- scalar metrics
+def auc(y: Any, p: Any) -> float:
+    """ROC AUC of scores ``p`` for 0/1 labels ``y``; NaN (with a warning) if ``y`` has one class only."""
+    y, p = _check_binary_pair(y, p)
+    if y.min() == y.max():
+        warnings.warn(f"AUC is undefined: all {len(y)} labels are {int(y[0])}; returning NaN", stacklevel=2)
+        return float("nan")
+    return float(roc_auc_score(y, p))
+
+
+def logloss(y: Any, p: Any) -> float:
+    """Mean binary cross-entropy of probabilities ``p`` (sklearn's ``log_loss``, which clips at float eps)."""
+    y, p = _check_binary_pair(y, p)
+    return float(log_loss(y, p, labels=[0, 1]))
+
+
+def _bin_index(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
+    """Bin of each probability: equal-width bins on [0, 1] or equal-count (quantile) bins."""
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    else:
+        # Repeated quantiles (many equal predictions) collapse into one bin rather than empty ones.
+        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
+    # Inner edges only: p == 1.0 falls in the last bin, p == 0.0 in the first.
+    return np.searchsorted(edges[1:-1], p, side="right")
+
+
+def reliability_curve(y: Any, p: Any, n_bins: int = 10, strategy: str = "quantile") -> pd.DataFrame:
+    """Observed positive rate against mean prediction, per probability bin.
+
+    Args:
+        y: ``(n,)`` 0/1 labels.
+        p: ``(n,)`` predicted probabilities.
+        n_bins: number of bins (fewer with ``"quantile"`` when many predictions are equal).
+        strategy: ``"quantile"`` (equal counts; suits click rates of a few percent, where
+            equal-width bins leave almost everything in the first bin) or ``"uniform"`` (equal width).
+
+    Returns:
+        A DataFrame, one row per non-empty bin in increasing order, with columns ``mean_pred``,
+        ``observed_rate`` and ``count``. A calibrated model has ``observed_rate ≈ mean_pred``.
+    """
+    y, p = _check_binary_pair(y, p)
+    _check_bins(n_bins, strategy)
+    idx = _bin_index(p, n_bins, strategy)
+    count = np.bincount(idx)
+    keep = count > 0
+    sum_p = np.bincount(idx, weights=p)[keep]
+    sum_y = np.bincount(idx, weights=y)[keep]
+    count = count[keep]
+    return pd.DataFrame({"mean_pred": sum_p / count, "observed_rate": sum_y / count, "count": count})
+
+
+def expected_calibration_error(y: Any, p: Any, n_bins: int = 10, strategy: str = "uniform") -> float:
+    """ECE = sum over bins of ``count/n * |observed rate - mean prediction|`` (Guo et al. 2017).
+
+    Equal-width bins by default, as in the paper; ``strategy="quantile"`` gives equal-count bins.
+    """
+    curve = reliability_curve(y, p, n_bins=n_bins, strategy=strategy)
+    w = curve["count"].to_numpy() / curve["count"].sum()
+    return float(np.sum(w * np.abs(curve["observed_rate"].to_numpy() - curve["mean_pred"].to_numpy())))
+
+
+# --------------------------------------------------------------------------- models on data
+def describe_schema_difference(model_schema: FeatureSchema, data_schema: FeatureSchema) -> str:
+    """A readable account of how two schemas differ ("" if they are equal)."""
+    if model_schema == data_schema:
+        return ""
+    parts = []
+    if model_schema.dense != data_schema.dense:
+        parts.append(f"dense fields: model {list(model_schema.dense)} vs data {list(data_schema.dense)}")
+    m = {f.name: f.vocab_size for f in model_schema.sparse}
+    d = {f.name: f.vocab_size for f in data_schema.sparse}
+    only_m, only_d = [k for k in m if k not in d], [k for k in d if k not in m]
+    if only_m:
+        parts.append(f"categorical fields only in the model: {only_m}")
+    if only_d:
+        parts.append(f"categorical fields only in the data: {only_d}")
+    sizes = [f"{k!r} (model {m[k]}, data {d[k]})" for k in m if k in d and m[k] != d[k]]
+    if sizes:
+        parts.append("vocabulary sizes differ for " + ", ".join(sizes))
+    if not parts:
+        parts.append(
+            f"categorical field order: model {list(m)} vs data {list(d)}"
+        )
+    return "; ".join(parts)
+
+
+def check_model_matches_data(model: torch.nn.Module, data: TabularData, what: str = "data") -> None:
+    """Raise a ``ValueError`` if ``model``'s schema or number of task heads does not fit ``data``."""
+    if not isinstance(data, TabularData):
+        raise TypeError(f"{what} must be a TabularData, got {type(data).__name__}")
+    schema = getattr(model, "schema", None)
+    if isinstance(schema, FeatureSchema) and schema != data.schema:
+        raise ValueError(
+            f"the model's schema does not match the {what}'s schema: "
+            + describe_schema_difference(schema, data.schema)
+        )
+    n_tasks = getattr(model, "n_tasks", None)
+    if n_tasks is not None and int(n_tasks) != data.n_tasks:
+        raise ValueError(
+            f"model has {n_tasks} task head(s) but {what} has {data.n_tasks} label column(s) "
+            f"{list(data.task_names)}; pick tasks with data.task(name) or build the model with n_tasks={data.n_tasks}"
+        )
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's first parameter (or buffer); CPU for a model with neither."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def forward_batched(
+    model: torch.nn.Module, dense: torch.Tensor, sparse: torch.Tensor, batch_size: int = 8192
+) -> torch.Tensor:
+    """The model's outputs (logits) on every row, computed in batches under ``no_grad`` in eval mode.
+
+    Batches are moved to the model's device, whatever device the inputs are on; the result is one
+    float32 CPU tensor, ``(n,)`` or ``(n, n_tasks)`` like the model's output. The model's
+    train/eval mode is restored afterwards.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    n = dense.shape[0]
+    if n == 0:
+        raise ValueError("cannot predict on empty data (0 rows)")
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                d = dense[start:start + batch_size].to(device, non_blocking=True)
+                s = sparse[start:start + batch_size].to(device, non_blocking=True)
+                outs.append(model(d, s).float())
+    finally:
+        model.train(was_training)
+    # One transfer at the end instead of one host sync per batch.
+    return torch.cat(outs).cpu()
+
+
+def _predictions(model_or_probs: Any, data: TabularData, batch_size: int) -> np.ndarray:
+    """``(n, n_tasks)`` predictions in label units: probabilities for binary tasks, values for regression."""
+    n = len(data)
+    if isinstance(model_or_probs, torch.nn.Module):
+        check_model_matches_data(model_or_probs, data)
+        out = forward_batched(model_or_probs, data.dense, data.sparse, batch_size)
+        out = out.reshape(n, -1)
+        if out.shape[1] != data.n_tasks:
+            raise ValueError(f"model returned {out.shape[1]} output column(s) but data has {data.n_tasks} task(s)")
+        binary = torch.tensor([t == "binary" for t in data.task_types])
+        out = torch.where(binary, torch.sigmoid(out), out)
+        return out.double().numpy()
+    pred = _to_numpy(model_or_probs, "predictions")
+    if pred.ndim == 1:
+        pred = pred[:, None]
+    if pred.ndim != 2 or pred.shape[0] != n or pred.shape[1] != data.n_tasks:
+        raise ValueError(
+            f"predictions must have shape ({n},) or ({n}, {data.n_tasks}) for tasks {list(data.task_names)}, "
+            f"got {tuple(np.shape(model_or_probs))}"
+        )
+    for k, (name, kind) in enumerate(zip(data.task_names, data.task_types)):
+        col = pred[:, k]
+        bad = ~np.isfinite(col) if kind == "regression" else ~np.isfinite(col) | (col < 0) | (col > 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "finite" if kind == "regression" else "probabilities in [0, 1]"
+            raise ValueError(f"task {name!r}: predictions must be {what}, got {col[i]} at row {i}")
+    return pred
+
+
+def _task_row(y: np.ndarray, p: np.ndarray, kind: str, truth: np.ndarray | None, n_bins: int) -> dict:
+    row: dict[str, Any] = {"type": kind, "n": len(y)}
+    if kind == "binary":
+        row.update(auc=auc(y, p), logloss=logloss(y, p), ece=expected_calibration_error(y, p, n_bins),
+                   mean_pred=float(p.mean()), observed_rate=float(y.mean()))
+        if truth is not None:
+            row.update(bayes_auc=auc(y, truth), bayes_logloss=logloss(y, truth))
+    else:
+        row.update(mse=float(np.mean((p - y) ** 2)), mean_pred=float(p.mean()), observed_mean=float(y.mean()))
+        if truth is not None:
+            # The noise floor: what predicting the noise-free target itself scores.
+            row.update(bayes_mse=float(np.mean((truth - y) ** 2)))
+    return row
+
+
+def evaluate(model_or_probs: Any, data: TabularData, *, batch_size: int = 8192, n_bins: int = 10) -> pd.DataFrame:
+    """Metrics of a model (or of given predictions) on ``data``, one row per task.
+
+    Args:
+        model_or_probs: a model following the course convention (its logits go through a sigmoid
+            for binary tasks), or predictions ``(n,)`` / ``(n, n_tasks)``: probabilities for binary
+            tasks, predicted values for regression tasks.
+        data: the split to score.
+        batch_size: rows per forward pass when a model is given.
+        n_bins: equal-width bins for the ECE.
+
+    Returns:
+        A DataFrame indexed by task name with ``type`` and ``n``; for binary tasks ``auc``,
+        ``logloss``, ``ece``, ``mean_pred``, ``observed_rate``; for regression tasks ``mse``,
+        ``mean_pred``, ``observed_mean``. When ``data.true_prob`` exists: ``bayes_auc`` and
+        ``bayes_logloss`` (the true probabilities scored the same way), or ``bayes_mse`` (the
+        noise-free target's MSE, i.e. the noise floor). Columns that no task uses are left out.
+    """
+    if not isinstance(data, TabularData):
+        raise TypeError(f"data must be a TabularData, got {type(data).__name__}")
+    pred = _predictions(model_or_probs, data, batch_size)
+    labels = data.labels.detach().cpu().double().numpy()
+    truth = None if data.true_prob is None else data.true_prob.detach().cpu().double().numpy()
+    rows = {}
+    for k, (name, kind) in enumerate(zip(data.task_names, data.task_types)):
+        t = None if truth is None else truth[:, k]
+        rows[name] = _task_row(labels[:, k], pred[:, k], kind, t, n_bins)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "task"
+    return frame
+
+
+def bayes_metrics(data: TabularData, *, n_bins: int = 10) -> pd.DataFrame:
+    """The metrics of the true probabilities (noise-free targets for regression) on ``data``.
+
+    The best any model can do on this sample: ``evaluate(data.true_prob, data)``.
+    """
+    if not isinstance(data, TabularData):
+        raise TypeError(f"data must be a TabularData, got {type(data).__name__}")
+    if data.true_prob is None:
+        raise ValueError("data has no true_prob: Bayes metrics exist only for synthetic data with known truth")
+    frame = evaluate(data.true_prob, data, n_bins=n_bins)
+    return frame.drop(columns=[c for c in frame.columns if c.startswith("bayes_")])
