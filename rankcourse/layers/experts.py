@@ -1,0 +1,123 @@
+"""Experts and gates for multi-task mixtures (Ma et al. 2018, "Modeling Task Relationships in
+Multi-task Learning with Multi-gate Mixture-of-Experts").
+
+:class:`ParallelMLP` holds ``n`` independent MLPs with stacked weights and evaluates them with batched
+products, with no Python loop over the copies: it serves as the experts (all reading the same input)
+and as the task towers (each reading its own input).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .mlp import make_activation
+
+__all__ = ["ExpertGate", "ParallelMLP"]
+
+
+class ExpertGate(nn.Module):
+    """Softmax gate(s) over experts: ``g(x) = softmax(W_g x + b_g)`` (Ma et al. 2018, eq. 6).
+
+    No BatchNorm before the softmax (torch-rechub puts one there; the paper does not).
+
+    Args:
+        in_dim: input width.
+        n_experts: number of experts.
+        n_gates: ``None`` for one gate (output ``(batch, n_experts)``); an int ``T`` for ``T``
+            independent gates computed with one matrix product (output ``(batch, T, n_experts)``).
+
+    Shapes:
+        ``x``: ``(batch, in_dim)`` -> ``(batch, n_experts)`` or ``(batch, n_gates, n_experts)``;
+        rows sum to one over the experts.
+    """
+
+    def __init__(self, in_dim: int, n_experts: int, n_gates: int | None = None) -> None:
+        super().__init__()
+        for name, value in (("in_dim", in_dim), ("n_experts", n_experts)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"ExpertGate {name} must be a positive int, got {value!r}")
+        if n_gates is not None and (not isinstance(n_gates, int) or n_gates < 1):
+            raise ValueError(f"ExpertGate n_gates must be a positive int or None, got {n_gates!r}")
+        self.in_dim, self.n_experts, self.n_gates = in_dim, n_experts, n_gates
+        self.linear = nn.Linear(in_dim, n_experts * (n_gates or 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits = self.linear(x)
+        if self.n_gates is not None:
+            logits = logits.view(x.shape[0], self.n_gates, self.n_experts)
+        return torch.softmax(logits, dim=-1)
+
+
+class ParallelMLP(nn.Module):
+    """``n`` independent MLPs of the same shape, evaluated together with batched matrix products.
+
+    Copy ``c``'s layer ``l`` computes ``act(x_c @ W_l[c] + b_l[c])``; the optional ``out_dim``
+    layer has no activation. Weights start like ``nn.Linear``'s (uniform, bound ``1/sqrt(fan_in)``).
+
+    Args:
+        n: number of copies (experts or towers).
+        in_dim: input width.
+        hidden: hidden widths (may be empty only if ``out_dim`` is given).
+        out_dim: width of a final linear layer, or ``None``.
+        activation: hidden activation.
+        dropout: dropout after each hidden activation.
+
+    Shapes:
+        ``x``: ``(batch, in_dim)`` (every copy reads the same input, e.g. experts) or
+        ``(batch, n, in_dim)`` (copy ``c`` reads ``x[:, c]``, e.g. one tower per task)
+        -> ``(batch, n, out_dim)`` (attribute ``out_dim``: the output width).
+
+    Attributes:
+        weights: ``nn.ParameterList`` of ``(n, fan_in, fan_out)``; biases: of ``(n, fan_out)``.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        in_dim: int,
+        hidden: Sequence[int],
+        out_dim: int | None = None,
+        activation: str | Callable[[], nn.Module] | None = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        hidden = tuple(hidden)
+        sizes = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
+        for name, value in [("n", n), *[(f"layer width {i}", s) for i, s in enumerate(sizes)]]:
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"ParallelMLP {name} must be a positive int, got {value!r}")
+        if len(sizes) < 2:
+            raise ValueError("ParallelMLP needs at least one layer: give hidden widths or out_dim")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.n, self.in_dim, self.out_dim = n, in_dim, sizes[-1]
+        self.n_hidden = len(hidden)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, fan_out).uniform_(-bound, bound)))
+        self.activation = make_activation(activation)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2 and x.shape[1] == self.in_dim:
+            h = torch.einsum("bi,nio->bno", x, self.weights[0])  # one product serves all copies
+        elif x.dim() == 3 and x.shape[1:] == (self.n, self.in_dim):
+            h = torch.einsum("bni,nio->bno", x, self.weights[0])
+        else:
+            raise ValueError(
+                f"ParallelMLP expects (batch, {self.in_dim}) or (batch, {self.n}, {self.in_dim}), got {tuple(x.shape)}"
+            )
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if layer > 0:
+                h = torch.einsum("bni,nio->bno", h, w)
+            h = h + b
+            if layer < self.n_hidden:  # hidden layers get the activation; the out_dim layer does not
+                h = self.dropout(self.activation(h))
+        return h

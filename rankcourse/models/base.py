@@ -1,0 +1,62 @@
+"""What every ranking model shares: the schema, the number of tasks, input checks, ``predict_proba``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..schema import FeatureSchema
+
+__all__ = ["CTRModel", "deep_input"]
+
+
+def deep_input(embeddings: Tensor, dense: Tensor) -> Tensor:
+    """The input vector of the deep and cross parts: ``concat(flattened field embeddings, dense)``.
+
+    Shapes:
+        ``embeddings (batch, n_fields, dim)``, ``dense (batch, n_dense)`` ->
+        ``(batch, n_fields * dim + n_dense)``; field ``f`` occupies columns ``[f*dim, (f+1)*dim)``.
+    """
+    return torch.cat([embeddings.flatten(1), dense.to(embeddings.dtype)], dim=1)
+
+
+class CTRModel(nn.Module):
+    """Base class: ``forward(dense (B, n_dense), sparse (B, n_fields)) -> logits``.
+
+    Logits have shape ``(B,)`` when ``n_tasks == 1`` (single-task models) and ``(B, n_tasks)`` for the
+    multi-task models. Subclasses call :meth:`check_input` first, so a bad id or a NaN is reported with
+    the field's name before any embedding lookup.
+    """
+
+    def __init__(self, schema: FeatureSchema, n_tasks: int = 1) -> None:
+        super().__init__()
+        if not isinstance(schema, FeatureSchema):
+            raise TypeError(f"schema must be a FeatureSchema, got {type(schema).__name__}")
+        if not isinstance(n_tasks, int) or n_tasks < 1:
+            raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+        self.schema = schema
+        self.n_tasks = n_tasks
+
+    def check_input(self, dense: Tensor, sparse: Tensor) -> None:
+        """Raise a clear error (naming the field) if the batch does not fit ``schema``."""
+        self.schema.validate(dense, sparse)
+
+    @staticmethod
+    def deep_input_dim(schema: FeatureSchema, embed_dim: int) -> int:
+        """Width of :func:`deep_input`: ``n_fields * embed_dim + n_dense``."""
+        width = schema.n_fields * embed_dim + schema.n_dense
+        if width == 0:
+            raise ValueError("the schema has no dense and no categorical fields: nothing to feed the model")
+        return width
+
+    def predict_proba(self, dense: Tensor, sparse: Tensor) -> Tensor:
+        """``sigmoid(forward(dense, sparse))`` without gradients, in eval mode (dropout off);
+        the module's train/eval mode is restored afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return torch.sigmoid(self(dense, sparse))
+        finally:
+            self.train(was_training)
+
