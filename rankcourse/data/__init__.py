@@ -1,5 +1,20 @@
 """Datasets: the tensor-resident container and the synthetic generators with known truth."""
 
+from .ctr import PART_NAMES, CTRTruth, PlantedCross, SyntheticDataset, criteo_vocab_sizes, make_ctr_data
+from .multitask import ClickConversionTruth, MMoETruth, make_click_conversion, make_mmoe_regression
 from .tabular import TASK_TYPES, TabularData
 
-__all__ = ["TabularData", "TASK_TYPES"]
+__all__ = [
+    "TabularData",
+    "TASK_TYPES",
+    "make_ctr_data",
+    "SyntheticDataset",
+    "CTRTruth",
+    "PlantedCross",
+    "PART_NAMES",
+    "criteo_vocab_sizes",
+    "make_mmoe_regression",
+    "MMoETruth",
+    "make_click_conversion",
+    "ClickConversionTruth",
+]
