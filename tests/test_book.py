@@ -1,0 +1,325 @@
+"""Checks on the book: notebook hygiene, table of contents, offline assets, solution hiding.
+
+The tests on built HTML need `bash scripts/build_book.sh` (student edition, `_build/html`) and
+`bash scripts/build_book.sh --instructor` (`_build/instructor/html`) to have run first, as
+`scripts/run_tests.sh` does; without a build they are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PAGES = sorted((ROOT / "book").glob("*.md"))
+STUDENT = ROOT / "_build" / "html"
+INSTRUCTOR = ROOT / "_build" / "instructor" / "html"
+REPO_URL = "https://github.com/rankcourse/rankcourse"
+
+# Hosts that serve libraries (MathJax, require.js, widget managers, thebe, fonts) to pages.
+CDN_HOSTS = (
+    "cdn.jsdelivr.net",
+    "unpkg.com",
+    "cdnjs.cloudflare.com",
+    "cdn.statically.io",
+    "gitcdn.xyz",
+    "rawcdn.githack.com",
+    "ajax.googleapis.com",
+    "fonts.googleapis.com",
+    "fonts.gstatic.com",
+    "code.jquery.com",
+    "stackpath.bootstrapcdn.com",
+    "cdn.plot.ly",
+)
+CDN_RE = re.compile("|".join(re.escape(h) for h in CDN_HOSTS))
+# In JavaScript, a CDN URL that would load MathJax, RequireJS, a widget manager or thebe.
+# (MathJax's bundle also names jsdelivr for Internet Explorer-only speech data it never
+# loads in a current browser; test_chapter_page_typesets_maths_in_a_browser checks the
+# requests a page really makes.)
+CDN_LIBRARY_RE = re.compile(
+    r"(?:%s)/[^\s\"'`]*(?:mathjax|require|jupyter-widgets|html-manager|thebe)" % CDN_RE.pattern,
+    re.IGNORECASE,
+)
+
+
+def _load_notebook(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf8"))
+
+
+def _cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _toc_files(toc: dict) -> list[str]:
+    """Every document named in a sphinx-external-toc file (root included), without suffix."""
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return [re.sub(r"\.(md|ipynb)$", "", f) for f in found]
+
+
+def _html_files(site: Path) -> list[Path]:
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.relative_to(site).parts)
+
+
+def _need_build(site: Path, edition: str) -> None:
+    if not (site / "index.html").is_file():
+        flag = " --instructor" if edition == "instructor" else ""
+        pytest.skip(f"no built {edition} edition in {site.relative_to(ROOT)}: run `bash scripts/build_book.sh{flag}` first")
+
+
+class _ResourceCollector(HTMLParser):
+    """Collects URLs a page *loads* (scripts, styles, images, frames), not links it shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[str] = []
+        self.inline_scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "img", "iframe", "audio", "video", "source", "embed") and attrs.get("src"):
+            self.loads.append(attrs["src"])
+        if tag == "link" and attrs.get("href"):
+            rel = (attrs.get("rel") or "").lower()
+            if any(r in rel for r in ("stylesheet", "preload", "modulepreload", "icon", "prefetch")):
+                self.loads.append(attrs["href"])
+        if tag == "script" and not attrs.get("src"):
+            self._in_script = True
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.inline_scripts.append(data)
+
+
+def _collect(page: Path) -> _ResourceCollector:
+    collector = _ResourceCollector()
+    collector.feed(page.read_text(encoding="utf8"))
+    return collector
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def test_there_are_the_six_chapter_notebooks():
+    names = [p.name for p in NOTEBOOKS]
+    for chapter in ("01_framework_and_losses", "02_wide_and_deep", "03_deepfm", "04_dcn", "05_mmoe", "06_tuning"):
+        assert f"{chapter}.ipynb" in names, f"notebooks/{chapter}.ipynb is missing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    nb = _load_notebook(path)
+    dirty = [
+        i for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+    assert not dirty, (
+        f"{path.name}: code cells {dirty} have outputs or execution counts; clear them "
+        "(e.g. `jupyter nbconvert --clear-output --inplace`) before committing"
+    )
+    assert "widgets" not in nb.get("metadata", {}), f"{path.name}: stored widget state in the notebook metadata"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_first_code_cell_installs_the_package_only_in_colab(path):
+    code = [_cell_source(c) for c in _load_notebook(path)["cells"] if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code cell"
+    first = code[0]
+    assert '"google.colab" in sys.modules' in first and "%pip install" in first, (
+        f"{path.name}: the first code cell must install the package only in Colab, e.g.\n"
+        'if "google.colab" in sys.modules:\n    %pip install -q "rankcourse @ git+https://github.com/rankcourse/rankcourse@main"'
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_gated_exercises_and_solutions_are_balanced(path):
+    markdown = "\n".join(_cell_source(c) for c in _load_notebook(path)["cells"] if c["cell_type"] == "markdown")
+    for kind in ("exercise", "solution"):
+        starts = len(re.findall(r"\{%s-start\}" % kind, markdown))
+        ends = len(re.findall(r"\{%s-end\}" % kind, markdown))
+        assert starts == ends, f"{path.name}: {starts} {{{kind}-start}} but {ends} {{{kind}-end}}"
+
+
+def test_toc_lists_every_notebook_and_every_page():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    listed = set(_toc_files(toc))
+    expected = {f"notebooks/{p.stem}" for p in NOTEBOOKS} | {f"book/{p.stem}" for p in PAGES}
+    assert not expected - listed, f"not in _toc.yml: {sorted(expected - listed)}"
+    missing = [f for f in listed if not any((ROOT / f"{f}{ext}").is_file() for ext in (".md", ".ipynb"))]
+    assert not missing, f"_toc.yml names files that do not exist: {missing}"
+    assert toc["root"] == "book/intro"
+
+
+def test_config_serves_maths_and_widgets_locally_and_fetches_nothing():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    sphinx = config["sphinx"]["config"]
+    extensions = sphinx["extensions"]
+    assert "sphinx-mathjax-offline" in extensions
+    assert "sphinx.ext.intersphinx" not in extensions and "sphinx_thebe" not in extensions
+    assert "mathjax_path" not in sphinx or "://" not in sphinx["mathjax_path"]
+    assert sphinx["nb_ipywidgets_js"], "nb_ipywidgets_js must list the local widget scripts"
+    for path in sphinx["nb_ipywidgets_js"]:
+        assert "://" not in path and not path.startswith("//"), f"widget script {path} is not local"
+        assert (ROOT / "book" / "_vendor" / path).is_file(), f"book/_vendor/{path} is missing"
+    assert sphinx["hide_solutions"] is True, "the default (student) build must hide solutions"
+    assert sphinx["nb_execution_raise_on_error"] is True
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert not config["launch_buttons"].get("binderhub_url") and not config["launch_buttons"].get("thebe")
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert config["repository"]["url"] == REPO_URL and config["repository"]["branch"] == "main"
+
+
+# --------------------------------------------------------------------------- built HTML
+
+
+def test_built_pages_load_nothing_from_other_hosts():
+    _need_build(STUDENT, "student")
+    problems = []
+    for page in _html_files(STUDENT):
+        collector = _collect(page)
+        for url in collector.loads:
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https") or url.startswith("//"):
+                problems.append(f"{page.relative_to(STUDENT)} loads {url}")
+        for body in collector.inline_scripts:
+            if CDN_RE.search(body):
+                problems.append(f"{page.relative_to(STUDENT)}: inline script mentions {CDN_RE.search(body).group(0)}")
+        text = page.read_text(encoding="utf8")
+        if CDN_RE.search(text):
+            problems.append(f"{page.relative_to(STUDENT)} mentions CDN host {CDN_RE.search(text).group(0)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_built_scripts_and_styles_load_no_library_from_a_cdn():
+    _need_build(STUDENT, "student")
+    problems = []
+    for path in sorted(STUDENT.rglob("*")):
+        if path.suffix not in (".js", ".css", ".mjs") or not path.is_file():
+            continue
+        match = CDN_LIBRARY_RE.search(path.read_text(encoding="utf8", errors="replace"))
+        if match:
+            problems.append(f"{path.relative_to(STUDENT)}: {match.group(0)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_maths_is_typeset_by_the_local_mathjax():
+    _need_build(STUDENT, "student")
+    assert (STUDENT / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    pages_with_maths = 0
+    for page in _html_files(STUDENT):
+        text = page.read_text(encoding="utf8")
+        if 'class="math' not in text:
+            continue
+        pages_with_maths += 1
+        srcs = [u for u in _collect(page).loads if "mathjax" in u.lower()]
+        assert srcs, f"{page.relative_to(STUDENT)} has maths but loads no MathJax"
+        for src in srcs:
+            target = (page.parent / urlsplit(src).path).resolve()
+            assert target.is_file() and STUDENT.resolve() in target.parents, (
+                f"{page.relative_to(STUDENT)} loads MathJax from {src}, not a file of the site"
+            )
+    assert pages_with_maths >= 2, "expected maths on the notation page and the chapters"
+
+
+def test_pages_with_widgets_use_the_vendored_widget_manager():
+    _need_build(STUDENT, "student")
+    for page in _html_files(STUDENT):
+        text = page.read_text(encoding="utf8")
+        if "application/vnd.jupyter.widget-state+json" not in text:
+            continue
+        loads = [urlsplit(u).path for u in _collect(page).loads]
+        for name in ("require.js", "embed-amd.js"):
+            hits = [u for u in loads if u.endswith(f"_static/widgets/{name}")]
+            assert hits, f"{page.relative_to(STUDENT)} shows widgets without the local {name}"
+            assert (page.parent / hits[0]).resolve().is_file()
+
+
+def test_chapter_pages_have_a_colab_launch_link():
+    _need_build(STUDENT, "student")
+    for nb in NOTEBOOKS:
+        page = STUDENT / "notebooks" / f"{nb.stem}.html"
+        assert page.is_file(), f"{page.relative_to(ROOT)} was not built"
+        link = f"https://colab.research.google.com/github/rankcourse/rankcourse/blob/main/notebooks/{nb.name}"
+        assert link in page.read_text(encoding="utf8"), f"{page.name} has no Colab link {link}"
+
+
+def _count_solutions(html: str) -> int:
+    return len(re.findall(r'<div class="solution\b[^"]*admonition', html))
+
+
+def _solution_starts(nb: Path) -> int:
+    markdown = "\n".join(_cell_source(c) for c in _load_notebook(nb)["cells"] if c["cell_type"] == "markdown")
+    return len(re.findall(r"\{solution(?:-start)?\}", markdown))
+
+
+def test_student_edition_contains_no_solution():
+    _need_build(STUDENT, "student")
+    for page in _html_files(STUDENT):
+        text = page.read_text(encoding="utf8")
+        where = page.relative_to(STUDENT)
+        assert _count_solutions(text) == 0, f"{where} shows a solution"
+        assert "tag_solution" not in text, f"{where} shows a code cell tagged 'solution'"
+        assert "solution-content" not in text, f"{where} contains solution content"
+
+
+def test_instructor_edition_shows_every_solution():
+    _need_build(INSTRUCTOR, "instructor")
+    for nb in NOTEBOOKS:
+        expected = _solution_starts(nb)
+        page = INSTRUCTOR / "notebooks" / f"{nb.stem}.html"
+        assert page.is_file(), f"{page.relative_to(ROOT)} was not built"
+        text = page.read_text(encoding="utf8")
+        assert _count_solutions(text) == expected, (
+            f"{page.name}: {_count_solutions(text)} solutions shown, the notebook has {expected}"
+        )
+        n_tagged = sum("solution" in c.get("metadata", {}).get("tags", []) for c in _load_notebook(nb)["cells"])
+        assert text.count("tag_solution") == n_tagged, f"{page.name}: solution code cells missing"
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+def _screenshot_module():
+    spec = importlib.util.spec_from_file_location("screenshot_check", ROOT / "scripts" / "screenshot_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("screenshot_check", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return sys.modules["screenshot_check"]
+
+
+@pytest.mark.parametrize("page", ["notebooks/01_framework_and_losses.html", "book/notation.html"])
+def test_chapter_page_typesets_maths_in_a_browser(page):
+    _need_build(STUDENT, "student")
+    shot = _screenshot_module()
+    chromium = shot.find_chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    result = shot.check_page(chromium, STUDENT, page)
+    assert not result.problems(min_math=1), "\n".join(result.problems(min_math=1))
