@@ -4,6 +4,7 @@
 #
 #   bash scripts/build_book.sh                 student edition, solutions hidden  -> _build/html
 #   bash scripts/build_book.sh --instructor    instructor edition, solutions shown -> _build/instructor/html
+#   ... --instructor --reuse-execution          right after a student build: reuse its executed notebooks
 #
 # Uses .venv/bin/jupyter-book when the repository has a .venv, else jupyter-book on PATH
 # (override with JUPYTER_BOOK=/path/to/jupyter-book and PYTHON=/path/to/python).
@@ -12,13 +13,15 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 edition="student"
+reuse=0
 for arg in "$@"; do
     case "$arg" in
         --instructor) edition="instructor" ;;
+        --reuse-execution) reuse=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "build_book.sh: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
     esac
@@ -46,37 +49,50 @@ esac
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 
 start=$(date +%s)
+# Executed notebooks are recorded in a jupyter-cache that each student build starts afresh (so
+# it always runs every notebook against the current package). The instructor edition, built
+# right after with --reuse-execution, reads them from there instead of running them again.
+cache="$root/_build/.jupyter_cache"
+work="_build/.$edition-work"
+rm -rf "$work"
+mkdir -p "$work"
 if [ "$edition" = "student" ]; then
     out="_build/html"
-    rm -rf _build/html _build/.doctrees _build/jupyter_execute _build/.jupyter_cache
-    "$JUPYTER_BOOK" build . -W --keep-going --all
+    rm -rf "$out" _build/.doctrees _build/jupyter_execute "$cache"
 else
     out="_build/instructor/html"
-    work="_build/.instructor-work"
-    rm -rf _build/instructor "$work"
-    mkdir -p "$work" _build/instructor
-    # The instructor config is _config.yml with solutions shown, a banner, and the local
-    # extension path made absolute (it is resolved relative to the config file).
-    "$PYTHON" - "$work/_config.yml" <<'PY'
+    rm -rf _build/instructor
+    mkdir -p _build/instructor
+    [ "$reuse" = 1 ] || rm -rf "$cache"
+fi
+# The build config is _config.yml with the cache path made absolute, the local extension path
+# made absolute (it is resolved relative to the config file) and, for instructors, solutions shown.
+"$PYTHON" - "$work/_config.yml" "$edition" "$cache" <<'PY'
 import sys
 from pathlib import Path
 
 import yaml
 
+target, edition, cache = sys.argv[1:4]
 root = Path.cwd()
 config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf8"))
+config.setdefault("execute", {}).update(execute_notebooks="cache", cache=cache)
 sphinx = config.setdefault("sphinx", {})
-sphinx.setdefault("config", {})["hide_solutions"] = False
 sphinx["local_extensions"] = {
     name: str((root / path).resolve()) for name, path in (sphinx.get("local_extensions") or {}).items()
 }
-config["title"] = f"{config.get('title', 'rankcourse')} (instructor edition)"
-config.setdefault("html", {})["announcement"] = "Instructor edition: solutions are shown."
-Path(sys.argv[1]).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+if edition == "instructor":
+    sphinx.setdefault("config", {})["hide_solutions"] = False
+    config["title"] = f"{config.get('title', 'rankcourse')} (instructor edition)"
+    config.setdefault("html", {})["announcement"] = "Instructor edition: solutions are shown."
+Path(target).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
 PY
-    "$JUPYTER_BOOK" build . --config "$work/_config.yml" --path-output "$work" -W --keep-going --all
-    mv "$work/_build/html" "$out"
-    rm -rf "$work"
+"$JUPYTER_BOOK" build . --config "$work/_config.yml" --path-output "$work" -W --keep-going --all
+mv "$work/_build/html" "$out"
+if [ "$edition" = "student" ]; then
+    # Keep the executed notebooks beside the site, where a rebuild by hand would put them.
+    rm -rf _build/jupyter_execute && mv "$work/_build/jupyter_execute" _build/jupyter_execute 2>/dev/null || true
 fi
+rm -rf "$work"
 end=$(date +%s)
 echo "build_book.sh: $edition edition built in $((end - start)) s: $root/$out/index.html"

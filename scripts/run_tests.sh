@@ -7,6 +7,6 @@ bash scripts/setup_env.sh
 export MPLBACKEND=Agg
 # Clean builds only: a rebuild over an old _build hides warnings of unchanged files.
 bash scripts/build_book.sh
-bash scripts/build_book.sh --instructor
+bash scripts/build_book.sh --instructor --reuse-execution
 # -p no:cacheprovider: a .pytest_cache/README.md would break the next -W build.
 .venv/bin/python -m pytest -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env "$@"
