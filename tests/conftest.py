@@ -13,10 +13,11 @@ from torch import nn
 from rankcourse.data.tabular import TabularData
 from rankcourse.schema import FeatureSchema
 
-# The tests train tiny models: on a many-core machine extra intra-op threads cost more in
-# synchronisation than they save, and two threads match the CI runners. No effect on two cores.
-if torch.get_num_threads() > 2:
-    torch.set_num_threads(2)
+# The tests train tiny models (batches of a few hundred rows, layers of <= 64 units): intra-op
+# threads gain nothing there, and when other processes share the cores, spinning OpenMP threads made
+# the same test ~3x slower with 2 threads than with 1 (measured on a loaded 2-core machine).
+# RANKCOURSE_TEST_THREADS overrides; the package itself never sets a thread count.
+torch.set_num_threads(int(os.environ.get("RANKCOURSE_TEST_THREADS", "1")))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
