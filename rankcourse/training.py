@@ -16,6 +16,7 @@ one loss per task and combines them with fixed weights λ or a learnable
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -380,6 +381,11 @@ def fit(
         segment_start = time.perf_counter()
 
     model.train()
+    # The train and valid TabularData were validated when built; skip the models' per-batch value
+    # checks (a host sync per step on a GPU). Models without the switch are used as they are.
+    trusted = getattr(model, "trusted_inputs", None)
+    trust = trusted() if callable(trusted) else contextlib.nullcontext()
+    trust.__enter__()
     bar = tqdm(total=total_steps, disable=not progress, unit="step", desc=f"fit {type(model).__name__}")
     try:
         for epoch in range(epochs):
@@ -432,6 +438,7 @@ def fit(
                 break
     finally:
         bar.close()
+        trust.__exit__(None, None, None)
         model.eval()
 
     frame = pd.DataFrame(history)

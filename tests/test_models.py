@@ -310,3 +310,31 @@ def test_models_run_forward_backward_and_predict_on_cuda(name):
     bad[0, 0] = 40
     with pytest.raises(ValueError, match="'C1'"):
         model(dense, bad)
+
+
+def test_fit_skips_per_batch_value_checks_but_restores_them(monkeypatch):
+    from rankcourse.data import TabularData
+    from rankcourse.models import DeepFM
+    from rankcourse.training import fit
+
+    schema = FeatureSchema.from_vocab_sizes(2, [5, 7])
+    g = torch.Generator().manual_seed(0)
+    data = TabularData(schema, torch.randn(64, 2, generator=g),
+                       torch.stack([torch.randint(0, v, (64,), generator=g) for v in (5, 7)], 1),
+                       torch.randint(0, 2, (64,), generator=g).float())
+    model = DeepFM(schema, embed_dim=4, hidden=(8,))
+    seen: list[bool] = []
+    original = FeatureSchema.validate
+
+    def spy(self, dense, sparse, check_values=True):
+        seen.append(check_values)
+        return original(self, dense, sparse, check_values=check_values)
+
+    monkeypatch.setattr(FeatureSchema, "validate", spy)
+    fit(model, data, epochs=1, batch_size=16, progress=False, device="cpu")
+    assert len(seen) >= 4 and not any(seen), "training steps should skip the per-batch value checks"
+    assert model.check_values is True
+    bad = data.sparse[:2].clone()
+    bad[0, 1] = 7
+    with pytest.raises(ValueError, match="'C2' has id 7"):
+        model(data.dense[:2], bad)

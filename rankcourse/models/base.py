@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -37,9 +40,25 @@ class CTRModel(nn.Module):
         self.schema = schema
         self.n_tasks = n_tasks
 
+    #: When False, :meth:`check_input` checks shapes and dtypes but not every value (ids in range,
+    #: finite dense values). :func:`rankcourse.training.fit` turns it off through
+    #: :meth:`trusted_inputs` while it trains on a ``TabularData``, whose values were checked once
+    #: when it was built: a per-step value check makes a GPU wait for the host at every step.
+    check_values: bool = True
+
     def check_input(self, dense: Tensor, sparse: Tensor) -> None:
         """Raise a clear error (naming the field) if the batch does not fit ``schema``."""
-        self.schema.validate(dense, sparse)
+        self.schema.validate(dense, sparse, check_values=self.check_values)
+
+    @contextmanager
+    def trusted_inputs(self) -> Iterator["CTRModel"]:
+        """Within this block, skip the per-batch value checks (for data already validated)."""
+        previous = self.check_values
+        self.check_values = False
+        try:
+            yield self
+        finally:
+            self.check_values = previous
 
     @staticmethod
     def deep_input_dim(schema: FeatureSchema, embed_dim: int) -> int:
