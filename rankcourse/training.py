@@ -55,7 +55,8 @@ def make_adam(params, lr: float = 1e-3, weight_decay: float = 0.0, **kwargs: Any
     and the embedding tables dominate the step time on a CPU (COURSE_NOTES §4). torch >= 2.4 fuses
     on CPU as well as CUDA; older versions refuse at construction and we fall back.
     """
-    params = list(params)
+    # Materialise generators (e.g. {"params": model.parameters()}): they are read twice below.
+    params = [dict(g, params=list(g["params"])) if isinstance(g, dict) else g for g in params]
     tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     if tensors and all(t.is_floating_point() for t in tensors) and len({t.device.type for t in tensors}) == 1:
         try:

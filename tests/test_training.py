@@ -431,3 +431,12 @@ def test_seed_everything_repeats_every_generator():
 
 def test_default_device_matches_cuda_availability():
     assert runtime.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_make_adam_keeps_parameter_groups_given_as_generators():
+    from rankcourse.training import make_adam
+
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)
+    opt = make_adam([{"params": a.parameters()}, {"params": b.parameters(), "lr": 0.5}], lr=0.1)
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2]
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
