@@ -1,0 +1,456 @@
+r"""Training many small multi-task models at once, as stacked copies.
+
+Comparing Shared-Bottom, OMoE and MMoE fairly needs many runs: several seeds for every task
+correlation (Ma et al. 2018 repeat each setting many times). The models of that experiment are
+tiny (about 14k weights), so a training step is dominated by fixed costs, not by arithmetic, and a
+Python loop over runs wastes most of the machine. Here the ``C`` copies keep their weights stacked
+along a leading *copy* axis, and one batched matrix product serves them all:
+
+.. math::
+
+    H^{(c)} = \mathrm{relu}(X^{(c)} W^{(c)} + b^{(c)}), \qquad c = 1, \dots, C
+    \quad\Longrightarrow\quad
+    \texttt{baddbmm}(b, X, W) \text{ on tensors of shape } (C, \cdot, \cdot).
+
+The copies share nothing but the step: the objective is the *sum* of the copies' losses, so the
+gradient of copy ``c``'s weights is exactly the gradient of its own loss, and Adam works element by
+element, so one Adam over the stacked tensors is ``C`` independent Adams. A copy trained here
+follows the same trajectory as the same model trained alone on the same batches
+(``tests/test_replicas.py`` checks it to float64 round-off).
+
+* :class:`StackedMultiTask` -- ``C`` copies of :class:`~rankcourse.models.SharedBottom`,
+  :class:`~rankcourse.models.OMoE` or :class:`~rankcourse.models.MMoE` (dense inputs only, as in the
+  synthetic experiment), built from the course models and written back into them.
+* :func:`train_replicas` -- Adam on all copies at once; every copy reads its own data set.
+* :func:`batch_indices` -- the row order used by :func:`train_replicas`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .data.tabular import TabularData
+from .layers.experts import ParallelMLP
+from .models.multitask import MMoE, OMoE, SharedBottom
+
+__all__ = ["StackedMultiTask", "train_replicas", "batch_indices"]
+
+
+def _check_relu(module: nn.Module, where: str) -> None:
+    if not isinstance(module, nn.ReLU):
+        raise ValueError(f"{where}: only ReLU activations can be stacked, got {type(module).__name__}")
+
+
+def _parallel_layers(mlp: ParallelMLP, where: str) -> list[tuple[Tensor, Tensor]]:
+    """``[(W (n, fan_in, fan_out), b (n, fan_out)), ...]`` of a ParallelMLP without dropout."""
+    _check_relu(mlp.activation, where)
+    if not isinstance(mlp.dropout, nn.Identity):
+        raise ValueError(f"{where}: dropout cannot be stacked (train the copies without it)")
+    return [(w.detach(), b.detach()) for w, b in zip(mlp.weights, mlp.biases)]
+
+
+def _mlp_layers(mlp: nn.Module, where: str) -> list[tuple[Tensor, Tensor]]:
+    """``[(W (fan_in, fan_out), b (fan_out,)), ...]`` of a plain ReLU MLP (hidden layers only)."""
+    out = []
+    for block in mlp.layers:
+        body = list(getattr(block, "body", []))
+        if len(body) != 2 or not isinstance(body[0], nn.Linear) or getattr(block, "skip", None) is not None:
+            raise ValueError(f"{where}: only plain Linear -> ReLU layers can be stacked "
+                             "(no normalisation, dropout, residual or output layer)")
+        _check_relu(body[1], where)
+        out.append((body[0].weight.detach().T, body[0].bias.detach()))
+    return out
+
+
+class StackedMultiTask(nn.Module):
+    """``C`` copies of one multi-task architecture with stacked weights.
+
+    Built from a list of course models of the same class and shape (their current weights are
+    copied); :meth:`write_back` copies the trained weights back into such models.
+
+    Supported: :class:`~rankcourse.models.SharedBottom`, :class:`~rankcourse.models.OMoE`,
+    :class:`~rankcourse.models.MMoE` on schemas with dense fields only, ReLU, no dropout.
+
+    Layout (``D`` inputs, ``E`` experts, ``T`` tasks, ``G`` gates: ``T`` for MMoE, 1 for OMoE):
+        the first expert layer and the gate logits share one product, ``first_w (C, D, E*H1 + G*E)``
+        (columns: expert ``e``'s units at ``[e*H1, (e+1)*H1)``, then gate ``g``'s logits);
+        deeper expert layers ``(C, E, fan_in, fan_out)``; tower layers ``(C, T, fan_in, fan_out)``.
+        Shared-Bottom: ``first_w (C, D, H1)``, deeper bottom layers ``(C, fan_in, fan_out)``.
+
+    Shapes:
+        ``forward``: ``x (C, B, D)`` -> ``(C, B, T)``;
+        ``gate_weights``: ``x (C, B, D)`` -> ``(C, B, T, E)`` (mixtures only).
+    """
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        super().__init__()
+        models = list(models)
+        if not models:
+            raise ValueError("StackedMultiTask needs at least one model")
+        kind = type(models[0])
+        if kind not in (SharedBottom, OMoE, MMoE):
+            raise TypeError(f"can stack SharedBottom, OMoE or MMoE models, got {kind.__name__}")
+        for i, m in enumerate(models):
+            if type(m) is not kind:
+                raise TypeError(f"model {i} is a {type(m).__name__}, model 0 a {kind.__name__}: stack one class at a time")
+            if m.schema.n_fields:
+                raise ValueError(f"model {i} has categorical fields {[f.name for f in m.schema.sparse]}: "
+                                 "only dense-input models can be stacked")
+        self.kind = kind
+        self.n_copies = len(models)
+        self.n_tasks = models[0].n_tasks
+        self.in_dim = models[0].in_dim
+        layouts = [self._layout(m) for m in models]
+        shapes = [[tuple(t.shape) for t in lay] for lay in layouts]
+        for i, s in enumerate(shapes):
+            if s != shapes[0]:
+                raise ValueError(f"model {i} has weight shapes {s}, model 0 {shapes[0]}: copies must have the same shape")
+        first = models[0]
+        self.n_body = len(first.bottom.layers) if kind is SharedBottom else first.experts.n_hidden
+        self.n_tower = len(first.towers.weights)
+        names = self._names()
+        for k, name in enumerate(names):
+            self.register_parameter(name, nn.Parameter(torch.stack([lay[k] for lay in layouts]).clone()))
+        self._param_names = names
+
+    # ------------------------------------------------------------------ layout
+    def _names(self) -> list[str]:
+        """Names of the stacked parameters, in the order of :meth:`_layout`."""
+        names = ["first_w", "first_b"]
+        names += [f"{p}{l}" for l in range(1, self.n_body) for p in ("body_w", "body_b")]
+        names += [f"{p}{l}" for l in range(self.n_tower) for p in ("tower_w", "tower_b")]
+        return names
+
+    def _layout(self, model: nn.Module) -> list[Tensor]:
+        """One model's weights in the stacked layout (without the copy axis), in ``_names`` order;
+        also records the mixture's sizes (experts, gates, expert width)."""
+        tower = _parallel_layers(model.towers, "towers")
+        if self.kind is SharedBottom:
+            body = _mlp_layers(model.bottom, "bottom")
+            first_w, first_b = body[0]
+            rest = [t for w, b in body[1:] for t in (w, b.unsqueeze(0))]
+            self.n_experts = None
+        else:
+            experts = _parallel_layers(model.experts, "experts")
+            if len(experts) != model.experts.n_hidden:
+                raise ValueError("experts with an output layer cannot be stacked")
+            w0, b0 = experts[0]                                   # (E, D, H1), (E, H1)
+            n_exp = w0.shape[0]
+            gate = model.gate.linear                              # weight (G*E, D)
+            first_w = torch.cat([w0.permute(1, 0, 2).reshape(w0.shape[1], -1), gate.weight.detach().T], 1)
+            first_b = torch.cat([b0.reshape(-1), gate.bias.detach()])
+            rest = [t for w, b in experts[1:] for t in (w, b.unsqueeze(1))]  # (E, i, o), (E, 1, o)
+            self.n_experts = n_exp
+            self.n_gates = model.gate.n_gates or 1
+            self.expert_width = w0.shape[2]
+        tow = [t for w, b in tower for t in (w, b.unsqueeze(1))]    # (T, i, o), (T, 1, o)
+        return [first_w, first_b.unsqueeze(0), *rest, *tow]
+
+    def write_back(self, models: Sequence[nn.Module]) -> None:
+        """Copy copy ``c``'s weights into ``models[c]`` (same class and shapes as at construction)."""
+        models = list(models)
+        if len(models) != self.n_copies:
+            raise ValueError(f"write_back got {len(models)} models for {self.n_copies} copies")
+        with torch.no_grad():
+            for c, m in enumerate(models):
+                if type(m) is not self.kind:
+                    raise TypeError(f"model {c} is a {type(m).__name__}, the copies are {self.kind.__name__}")
+                p = {name: getattr(self, name)[c] for name in self._param_names}
+                for l, (w, b) in enumerate(zip(m.towers.weights, m.towers.biases)):
+                    w.copy_(p[f"tower_w{l}"])
+                    b.copy_(p[f"tower_b{l}"].squeeze(1))
+                if self.kind is SharedBottom:
+                    for l, block in enumerate(m.bottom.layers):
+                        lin = block.body[0]
+                        w, b = (p["first_w"], p["first_b"]) if l == 0 else (p[f"body_w{l}"], p[f"body_b{l}"])
+                        lin.weight.copy_(w.T)
+                        lin.bias.copy_(b.squeeze(0))
+                    continue
+                n_units = self.n_experts * self.expert_width
+                w0 = p["first_w"][:, :n_units].reshape(self.in_dim, self.n_experts, self.expert_width)
+                m.experts.weights[0].copy_(w0.permute(1, 0, 2))
+                m.experts.biases[0].copy_(p["first_b"][0, :n_units].reshape(self.n_experts, self.expert_width))
+                m.gate.linear.weight.copy_(p["first_w"][:, n_units:].T)
+                m.gate.linear.bias.copy_(p["first_b"][0, n_units:])
+                for l in range(1, self.n_body):
+                    m.experts.weights[l].copy_(p[f"body_w{l}"])
+                    m.experts.biases[l].copy_(p[f"body_b{l}"].squeeze(1))
+
+    # ------------------------------------------------------------------ forward
+    def _check_x(self, x: Tensor) -> None:
+        if x.dim() != 3 or x.shape[0] != self.n_copies or x.shape[2] != self.in_dim:
+            raise ValueError(f"x must have shape (copies={self.n_copies}, batch, {self.in_dim}), got {tuple(x.shape)}")
+
+    def _experts_and_gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Expert outputs ``(C, B, E, H)`` and gate weights ``(C, B, G, E)``."""
+        C, B, _ = x.shape
+        z = torch.baddbmm(self.first_b, x, self.first_w)                   # (C, B, E*H1 + G*E)
+        n_units = self.n_experts * self.expert_width
+        h = torch.relu(z[..., :n_units]).view(C, B, self.n_experts, self.expert_width)
+        for l in range(1, self.n_body):  # deeper expert layers, one small product per expert
+            h = torch.relu(torch.einsum("cbei,ceio->cbeo", h, getattr(self, f"body_w{l}")) + getattr(self, f"body_b{l}").transpose(1, 2))
+        g = torch.softmax(z[..., n_units:].reshape(C, B, self.n_gates, self.n_experts), dim=-1)
+        return h, g
+
+    def gate_weights(self, x: Tensor) -> Tensor:
+        """Each copy's and task's softmax weights on the experts, ``(C, B, T, E)``."""
+        if self.kind is SharedBottom:
+            raise TypeError("Shared-Bottom has no gates")
+        self._check_x(x)
+        g = self._experts_and_gates(x)[1]
+        return g.expand(-1, -1, self.n_tasks, -1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_x(x)
+        C, B, _ = x.shape
+        w0, b0 = self.tower_w0, self.tower_b0                       # (C, T, H, K), (C, T, 1, K)
+        T, H, K = w0.shape[1:]
+        w0_side_by_side = w0.permute(0, 2, 1, 3).reshape(C, H, T * K)   # every tower's first layer at once
+        if self.kind is SharedBottom:
+            h = torch.relu(torch.baddbmm(self.first_b, x, self.first_w))
+            for l in range(1, self.n_body):
+                h = torch.relu(torch.baddbmm(getattr(self, f"body_b{l}"), h, getattr(self, f"body_w{l}")))
+            t = torch.bmm(h, w0_side_by_side).view(C, B, T, K)      # all towers read the same h
+        else:
+            h, g = self._experts_and_gates(x)                       # (C, B, E, H), (C, B, G, E)
+            # The towers' first layer is linear, so it can act before the mixture:
+            #   W_t^T (sum_e g_te h_e) = sum_e g_te (W_t^T h_e).
+            # One large product maps every expert to every tower, then a broadcast product and a sum
+            # over the experts mixes them. On a CPU this beats C*B tiny (T x E)(E x H) products, and the
+            # broadcast runs over the towers' K units rather than the experts' H (8 vs 16 in the paper).
+            n_exp = h.shape[2]
+            per_expert = torch.bmm(h.reshape(C, B * n_exp, H), w0_side_by_side).view(C, B, n_exp, T, K)
+            t = (g.transpose(2, 3).unsqueeze(-1) * per_expert).sum(2)   # (C, B, T, K); G = 1 broadcasts (OMoE)
+        t = (t + b0.transpose(1, 2)).transpose(1, 2)                # (C, T, B, K)
+        for l in range(1, self.n_tower):
+            t = torch.matmul(torch.relu(t), getattr(self, f"tower_w{l}")) + getattr(self, f"tower_b{l}")
+        return t.squeeze(-1).transpose(1, 2)                        # (C, B, T)
+
+
+# ---------------------------------------------------------------------- training
+def batch_indices(n_rows: int, batch_size: int, steps: int, seed: int = 0) -> Tensor:
+    """Row indices of every step, ``(steps, batch_size)`` int64.
+
+    Each epoch draws a permutation from ``torch.Generator().manual_seed(seed)`` and cuts it into
+    ``n_rows // batch_size`` full batches (the remainder of an epoch is left out, so every step has
+    the same shape); epochs follow each other until ``steps`` batches are drawn.
+    """
+    for name, v in (("n_rows", n_rows), ("batch_size", batch_size), ("steps", steps)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if batch_size > n_rows:
+        raise ValueError(f"batch_size={batch_size} is larger than the {n_rows} training rows")
+    gen = torch.Generator().manual_seed(int(seed))
+    per_epoch = n_rows // batch_size
+    chunks, have = [], 0
+    while have < steps:
+        perm = torch.randperm(n_rows, generator=gen)[: per_epoch * batch_size].view(per_epoch, batch_size)
+        chunks.append(perm)
+        have += per_epoch
+    return torch.cat(chunks)[:steps]
+
+
+def _stack_split(splits: Sequence[TabularData], what: str, n_tasks: int,
+                 in_dim: int) -> tuple[Tensor, Tensor, Tensor, tuple[str, ...], tuple[str, ...]]:
+    """Checks the splits and stacks the *distinct* ones (copies often share a data set).
+
+    Returns ``x (U, n, D)``, ``y (U, n, T)``, ``which (C,)`` (copy ``c`` reads ``x[which[c]]``), the task
+    names and the task types.
+    """
+    if not all(isinstance(s, TabularData) for s in splits):
+        raise TypeError(f"{what} must be a sequence of TabularData, one per copy")
+    first = splits[0]
+    distinct: dict[int, int] = {}
+    for c, s in enumerate(splits):
+        if s.schema.n_fields:
+            raise ValueError(f"{what}[{c}] has categorical fields: only dense-input data can be stacked")
+        if s.n_tasks != n_tasks:
+            raise ValueError(f"{what}[{c}] has {s.n_tasks} task(s) {list(s.task_names)}; the models have {n_tasks}")
+        if s.schema.n_dense != in_dim:
+            raise ValueError(f"{what}[{c}] has {s.schema.n_dense} dense fields; the models read {in_dim}")
+        if len(s) != len(first):
+            raise ValueError(f"{what}[{c}] has {len(s)} rows, {what}[0] has {len(first)}: stacked copies need equal sizes")
+        if s.task_types != first.task_types:
+            raise ValueError(f"{what}[{c}] has task types {s.task_types}, {what}[0] has {first.task_types}")
+        if id(s) not in distinct:
+            s.schema.validate(s.dense, s.sparse)  # once per data set, on every row: NaNs are named here
+            distinct[id(s)] = len(distinct)
+    unique = {k: splits[[id(s) for s in splits].index(k)] for k in distinct}
+    x = torch.stack([s.dense for s in unique.values()])
+    y = torch.stack([s.labels.reshape(len(s), -1) for s in unique.values()])
+    which = torch.tensor([distinct[id(s)] for s in splits])
+    return x, y, which, first.task_names, first.task_types
+
+
+def _task_losses(out: Tensor, y: Tensor, binary: Tensor | None) -> Tensor:
+    """Per copy and task mean loss ``(C, T)``: MSE for regression tasks, BCE-with-logits for binary ones.
+
+    ``binary`` is a ``(T,)`` bool mask of the binary tasks, or ``None`` when there are none (decided once
+    on the host, so that a step never waits for the device to answer).
+    """
+    mse = (out - y).pow(2).mean(1)
+    if binary is None:
+        return mse
+    bce = F.binary_cross_entropy_with_logits(out, y, reduction="none").mean(1)
+    return torch.where(binary, bce, mse)
+
+
+def train_replicas(
+    models: Sequence[nn.Module],
+    train: Sequence[TabularData],
+    valid: Sequence[TabularData] | None = None,
+    *,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    lr_schedule: str = "constant",
+    eval_every: int | None = None,
+    seed: int | Sequence[int] = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    r"""Train ``len(models)`` copies at once; copy ``c`` learns from ``train[c]``.
+
+    The objective of copy ``c`` is :math:`\sum_k L_k` over its tasks (mean squared error for
+    regression tasks, binary cross-entropy on logits for binary ones), as in
+    :func:`rankcourse.training.fit` with all task weights 1. Adam (fused where torch allows), one
+    step per batch; copy ``c`` reads the rows :func:`batch_indices` gives for its seed. The trained
+    weights are written back into ``models`` (left in eval mode on ``device``).
+
+    Args:
+        models: course models of one class and shape (see :class:`StackedMultiTask`); their
+            current weights are the starting point (seed them before building them).
+        train: one training split per copy, all with the same number of rows.
+        valid: optional validation splits, one per copy, scored every ``eval_every`` steps and at the end.
+        steps: optimiser steps.
+        batch_size: rows per step.
+        lr: Adam's learning rate (its peak with ``lr_schedule="cosine"``).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (decays to 0 at ``steps``: :math:`\eta_t =
+            \eta\,\tfrac12(1 + \cos(\pi t / \text{steps}))`).
+        eval_every: steps between logging points (default: only at the end).
+        seed: the batch order: one int (every copy reads the same row positions of its own data)
+            or one int per copy; copy ``c`` reads ``batch_indices(n_rows, batch_size, steps, seed_c)``.
+        device: where to train (default: CPU, or CUDA when available).
+        progress: show a tqdm bar.
+
+    Returns:
+        Long-format history, one row per logging point, copy and task: ``step``, ``copy``, ``task``,
+        ``train_loss`` (the copy's mean loss on that task since the previous logging point) and,
+        with ``valid``, ``valid_loss`` (on the whole validation split).
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("train_replicas needs at least one model")
+    train = list(train)
+    if len(train) != len(models):
+        raise ValueError(f"got {len(models)} models but {len(train)} training splits: give one split per copy")
+    if valid is not None:
+        valid = list(valid)
+        if len(valid) != len(models):
+            raise ValueError(f"got {len(models)} models but {len(valid)} validation splits")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if eval_every is not None and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
+        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    stacked = StackedMultiTask(models).to(device)
+    dtype = stacked.first_w.dtype
+    x, y, which, task_names, task_types = _stack_split(train, "train", stacked.n_tasks, stacked.in_dim)
+    x, y = x.to(device, dtype), y.to(device, dtype)
+    binary = (torch.tensor([t == "binary" for t in task_types], device=device)
+              if "binary" in task_types else None)
+    if valid is not None:
+        vx, vy, vwhich, *_ = _stack_split(valid, "valid", stacked.n_tasks, stacked.in_dim)
+        vx, vy, vwhich = vx.to(device, dtype), vy.to(device, dtype), vwhich.to(device)
+    n_rows = x.shape[1]
+    batch_indices(n_rows, batch_size, 1)  # checks batch_size against the rows
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seeds = [int(seed)] * stacked.n_copies
+    else:
+        seeds = [int(s) for s in seed]
+        if len(seeds) != stacked.n_copies:
+            raise ValueError(f"seed must be an int or one int per copy; got {len(seeds)} seeds for {stacked.n_copies} copies")
+    # Copy c's rows in step t are batch_indices(n_rows, batch_size, steps, seeds[c])[t], drawn one
+    # epoch at a time; the distinct data sets are flattened to (U * n_rows, ...) so that one
+    # index_select fetches every copy's batch from its own data set.
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    per_epoch = n_rows // batch_size
+    offsets = (which * n_rows).view(-1, 1, 1)
+    x_flat, y_flat = x.reshape(-1, x.shape[2]), y.reshape(-1, y.shape[2])
+    del x, y
+
+    def epoch_order() -> Tensor:
+        perms = [torch.randperm(n_rows, generator=g)[: per_epoch * batch_size] for g in gens]
+        return (torch.stack(perms).view(-1, per_epoch, batch_size) + offsets).to(device)
+
+    params = list(stacked.parameters())
+    try:
+        opt = torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        opt = torch.optim.Adam(params, lr=lr)
+
+    rows: list[dict] = []
+    acc = torch.zeros(stacked.n_copies, stacked.n_tasks, device=device, dtype=dtype)
+    acc_steps = 0
+
+    def log(step: int) -> None:
+        nonlocal acc, acc_steps
+        tr = (acc / max(acc_steps, 1)).cpu().numpy()
+        va = None
+        if valid is not None:
+            with torch.no_grad():
+                va = torch.stack([_task_losses(stacked(vx[vwhich, lo:lo + 4096]), vy[vwhich, lo:lo + 4096], binary)
+                                  * min(4096, vx.shape[1] - lo) for lo in range(0, vx.shape[1], 4096)]).sum(0)
+                va = (va / vx.shape[1]).cpu().numpy()
+        for c in range(stacked.n_copies):
+            for k, name in enumerate(task_names):
+                row = {"step": step, "copy": c, "task": name, "train_loss": float(tr[c, k])}
+                if va is not None:
+                    row["valid_loss"] = float(va[c, k])
+                rows.append(row)
+        if not np.all(np.isfinite(tr)):
+            raise FloatingPointError(f"training loss became NaN or infinite by step {step}")
+        acc = torch.zeros_like(acc)
+        acc_steps = 0
+
+    stacked.train()
+    bar = tqdm(total=steps, disable=not progress, desc=f"{stacked.n_copies} x {stacked.kind.__name__}", leave=False)
+    try:
+        for step in range(steps):
+            if lr_schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+            if step % per_epoch == 0:
+                order = epoch_order()
+            idx = order[:, step % per_epoch].reshape(-1)
+            xb = x_flat.index_select(0, idx).view(stacked.n_copies, batch_size, -1)
+            yb = y_flat.index_select(0, idx).view(stacked.n_copies, batch_size, -1)
+            losses = _task_losses(stacked(xb), yb, binary)   # (C, T)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()   # copies share no weights: each gets its own gradient
+            opt.step()
+            acc += losses.detach()
+            acc_steps += 1
+            bar.update(1)
+            if eval_every is not None and (step + 1) % eval_every == 0 and step + 1 < steps:
+                log(step + 1)
+        log(steps)
+    finally:
+        bar.close()
+    stacked.write_back([m.to(device) for m in models])
+    for m in models:
+        m.eval()
+    return pd.DataFrame(rows)
