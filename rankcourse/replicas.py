@@ -373,7 +373,10 @@ def train_replicas(
     binary = (torch.tensor([t == "binary" for t in task_types], device=device)
               if "binary" in task_types else None)
     if valid is not None:
-        vx, vy, vwhich, *_ = _stack_split(valid, "valid", stacked.n_tasks, stacked.in_dim)
+        vx, vy, vwhich, _, valid_types = _stack_split(valid, "valid", stacked.n_tasks, stacked.in_dim)
+        if valid_types != task_types:
+            raise ValueError(f"valid has task types {valid_types} but train has {task_types}: "
+                             "each task is scored with its training loss")
         vx, vy, vwhich = vx.to(device, dtype), vy.to(device, dtype), vwhich.to(device)
     n_rows = x.shape[1]
     batch_indices(n_rows, batch_size, 1)  # checks batch_size against the rows

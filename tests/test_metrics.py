@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -150,8 +152,7 @@ def test_evaluate_rejects_bad_predictions_naming_the_task(toy, tiny_model):
         metrics.evaluate(tiny_model(data.schema), data)
     with pytest.raises(TypeError, match="TabularData"):
         metrics.evaluate(bad, (data.dense, data.sparse))
-    no_truth = toy(100)
-    no_truth.true_prob = None
+    no_truth = dataclasses.replace(toy(100), true_prob=None)
     with pytest.raises(ValueError, match="no true_prob"):
         metrics.bayes_metrics(no_truth)
     assert "bayes_auc" not in metrics.evaluate(np.full(100, 0.5), no_truth).columns

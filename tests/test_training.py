@@ -307,10 +307,8 @@ def test_task_count_and_schema_mismatch_are_explained(toy, tiny_model):
 def test_empty_and_wrongly_typed_data_are_rejected(toy, tiny_model):
     train = toy(100)
     model = tiny_model(train.schema)
-    empty = toy(100)
-    empty.dense, empty.sparse, empty.labels, empty.true_prob = (t[:0] for t in (train.dense, train.sparse, train.labels, train.true_prob))
-    with pytest.raises(ValueError, match="train is empty"):
-        quiet_fit(model, empty)
+    with pytest.raises(ValueError, match="empty"):  # an empty TabularData cannot be built
+        dataclasses.replace(train, **{k: getattr(train, k)[:0] for k in ("dense", "sparse", "labels", "true_prob")})
     with pytest.raises(TypeError, match="train must be a TabularData"):
         quiet_fit(model, (train.dense, train.sparse))
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
