@@ -22,7 +22,7 @@ from .inference import predictions_in_label_units
 
 __all__ = [
     "evaluate",
-    "bayes_metrics",
+    "truth_metrics",
     "reliability_curve",
     "expected_calibration_error",
     "auc",
@@ -202,10 +202,12 @@ def evaluate(model_or_probs: Any, data: TabularData, *, batch_size: int = 8192, 
     return frame
 
 
-def bayes_metrics(data: TabularData, *, n_bins: int = 10) -> pd.DataFrame:
+def truth_metrics(data: TabularData, *, n_bins: int = 10) -> pd.DataFrame:
     """The metrics of the true probabilities (noise-free targets for regression) on ``data``.
 
-    The best any model can do on this sample: ``evaluate(data.true_prob, data)``.
+    The best any model can do on this sample: ``evaluate(data.true_prob, data)``, one row per task
+    (the ``bayes_*`` columns of :func:`evaluate` as a table of their own). Not to be confused with
+    ``SyntheticDataset.bayes_metrics(split)``, the same figures of one split as a dict.
     """
     if not isinstance(data, TabularData):
         raise TypeError(f"data must be a TabularData, got {type(data).__name__}")
