@@ -56,6 +56,8 @@ def _parallel_layers(mlp: ParallelMLP, where: str) -> list[tuple[Tensor, Tensor]
     _check_relu(mlp.activation, where)
     if not isinstance(mlp.dropout, nn.Identity):
         raise ValueError(f"{where}: dropout cannot be stacked (train the copies without it)")
+    if mlp.norms is not None:
+        raise ValueError(f"{where}: batch normalisation cannot be stacked (train the copies without it)")
     return [(w.detach(), b.detach()) for w, b in zip(mlp.weights, mlp.biases)]
 
 
