@@ -245,3 +245,36 @@ def test_make_adam_falls_back_to_plain_adam_where_fused_is_refused(monkeypatch):
     p.grad = torch.ones(3)
     opt.step()
     assert torch.allclose(p.detach(), torch.full((3,), -0.1))
+
+
+# --------------------------------------------------------------------------- losses as fit's source of defaults
+def test_a_losses_function_passed_to_fit_skips_its_per_step_checks(toy, tiny_model):
+    import functools
+
+    from rankcourse import losses
+
+    seen = []
+
+    def spy(logits, labels, reduction="mean", *, validate=True):
+        seen.append(validate)
+        return losses.bce_with_logits(logits, labels, reduction, validate=validate)
+
+    train = toy(300)
+    quiet_fit(tiny_model(train.schema), train, epochs=1, batch_size=100, loss=spy)
+    assert seen == [False] * 3
+    seen.clear()
+    quiet_fit(tiny_model(train.schema), train, epochs=1, batch_size=100, loss=functools.partial(spy, validate=True))
+    assert seen == [True] * 3  # a caller who fixed validate keeps it
+
+
+def test_default_loss_is_the_losses_module_bce_and_gives_the_same_history(toy, tiny_model):
+    from rankcourse import losses
+
+    train = toy(300)
+    default = quiet_fit(tiny_model(train.schema), train, epochs=2, batch_size=64)
+    explicit = quiet_fit(tiny_model(train.schema), train, epochs=2, batch_size=64, loss=losses.bce_with_logits)
+    assert default["train_loss"].tolist() == explicit["train_loss"].tolist()
+    assert losses.default_loss("binary") is losses.bce_with_logits
+    assert losses.default_loss("regression") is losses.squared_error
+    with pytest.raises(ValueError, match="ranking"):
+        losses.default_loss("ranking")
