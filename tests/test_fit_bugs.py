@@ -278,3 +278,13 @@ def test_default_loss_is_the_losses_module_bce_and_gives_the_same_history(toy, t
     assert losses.default_loss("regression") is losses.squared_error
     with pytest.raises(ValueError, match="ranking"):
         losses.default_loss("ranking")
+
+
+def test_same_device_compares_the_device_not_its_spelling():
+    from rankcourse.data.tabular import same_device
+
+    assert same_device("cpu", torch.device("cpu", 0))
+    assert not same_device("cpu", "cuda")
+    assert not same_device("cuda:0", "cuda:1")
+    if not torch.cuda.is_available() or torch.cuda.current_device() == 0:
+        assert same_device("cuda", "cuda:0")  # "cuda" is the current CUDA device
