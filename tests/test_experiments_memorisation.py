@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from rankcourse.experiments.memorisation import (
     DeepModel,
     WideModel,
+    add_crossed_field,
     choose_unseen_pairs,
     coordinates_to_check,
     excess_logloss,
@@ -155,3 +156,14 @@ def test_ftrl_optimiser_rejects_bad_settings_and_sparse_gradients():
     emb(torch.tensor([1])).sum().backward()
     with pytest.raises(TypeError, match="dense gradients"):
         FTRLProximal(emb.parameters()).step()
+
+
+def test_add_crossed_field_appends_the_exact_pair_index(run):
+    crossed = add_crossed_field(run.test, "taste", "city")
+    schema = run.data.schema
+    vb = schema.vocab_sizes[schema.sparse_index("city")]
+    expected = run.test.sparse[:, schema.sparse_index("taste")] * vb + run.test.sparse[:, schema.sparse_index("city")]
+    assert torch.equal(crossed.sparse[:, -1], expected)
+    assert crossed.schema.sparse[-1].name == "taste_x_city"
+    assert crossed.schema.sparse[-1].vocab_size == schema.vocab_sizes[schema.sparse_index("taste")] * vb
+    assert torch.equal(crossed.sparse[:, :-1], run.test.sparse)

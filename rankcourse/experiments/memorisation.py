@@ -23,11 +23,11 @@ from ..ftrl import FTRLProximal
 from ..layers import WideLinear
 from ..metrics import logloss
 from ..models import CTRModel, DeepTower
-from ..schema import FeatureSchema
+from ..schema import FeatureSchema, SparseField
 from ..training import make_adam
 
 __all__ = [
-    "DeepModel", "MemorisationRun", "WideModel", "adam_per_part", "coordinates_to_check",
+    "DeepModel", "MemorisationRun", "WideModel", "adam_per_part", "add_crossed_field", "coordinates_to_check",
     "choose_unseen_pairs", "cross_mask", "excess_logloss", "flat_wide_loss", "ftrl_wide_adam_deep",
     "interaction_table", "kept_cross_weights", "make_coffee_data", "model_logits",
     "nonzero_by_block", "pair_mask", "prepare_run", "score_subsets",
@@ -120,6 +120,19 @@ def prepare_run(seed: int, n_rows: int) -> MemorisationRun:
     masks["unseen pairs"] = pair_mask(test, schema, unseen).numpy()
     return MemorisationRun(data, without_unseen(data.train), without_unseen(data.valid), test, masks,
                            unseen)
+
+
+def add_crossed_field(split: TabularData, field_a: str, field_b: str) -> TabularData:
+    """``split`` with one more categorical field, ``"{field_a}_x_{field_b}"``, whose id is the
+    pair's exact cross-product index ``id_a * V_b + id_b`` (vocabulary ``V_a * V_b``)."""
+    schema = split.schema
+    ia, ib = schema.sparse_index(field_a), schema.sparse_index(field_b)
+    va, vb = schema.vocab_sizes[ia], schema.vocab_sizes[ib]
+    crossed = SparseField(f"{field_a}_x_{field_b}", va * vb)
+    new_schema = FeatureSchema(dense=schema.dense, sparse=schema.sparse + (crossed,))
+    ids = split.sparse[:, ia] * vb + split.sparse[:, ib]
+    return TabularData(new_schema, split.dense, torch.cat([split.sparse, ids[:, None]], dim=1), split.labels,
+                       split.true_prob, split.task_names, split.task_types)
 
 
 # --------------------------------------------------------------------------- scores
