@@ -9,7 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from rankcourse import losses
-from rankcourse.exercises.ch01 import check_downsampling_correction, check_focal_grad
+from rankcourse.exercises.ch01 import (
+    check_bias_newton_step,
+    check_focal_grad,
+    reference_bias_newton_step,
+)
 
 
 # ----------------------------------------------------------------------------- focal loss gradient
@@ -111,40 +115,64 @@ def test_focal_check_reports_an_unrecognised_error_with_the_worst_element():
         check_focal_grad(lambda z, y, a, g: focal_grad_solution(z, y, a, g) + 0.01 * z)
 
 
-# ----------------------------------------------------------------------------- down-sampling correction
-def downsampling_solution(logits, keep_rate):
-    return logits + math.log(keep_rate)
+# ----------------------------------------------------------------------------- Newton step on the bias
+def bias_step_solution(logits, labels):
+    p = torch.sigmoid(logits)
+    return (labels - p).sum() / (p * (1 - p)).sum()
 
 
-def test_downsampling_check_passes_reference_and_package(capsys):
-    check_downsampling_correction(downsampling_solution)
-    check_downsampling_correction(losses.negative_sampling_correction)
-    assert "all 5 cases pass" in capsys.readouterr().out
+def test_bias_step_check_passes_the_reference_and_the_solution(capsys):
+    check_bias_newton_step(bias_step_solution)
+    check_bias_newton_step(reference_bias_newton_step)
+    assert "all 4 cases pass" in capsys.readouterr().out
+
+
+def test_bias_step_reference_equals_newton_with_autograd_derivatives():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(50, generator=gen, dtype=torch.float64) - 2
+    y = torch.bernoulli(torch.sigmoid(z), generator=gen)
+    delta = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(z + delta, y)
+    (g,) = torch.autograd.grad(loss, delta, create_graph=True)
+    (h,) = torch.autograd.grad(g, delta)
+    assert torch.allclose(reference_bias_newton_step(z, y), -g / h, atol=1e-12)
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda z, r: z - math.log(r), "wrong way"),
-        (lambda z, r: torch.sigmoid(z + math.log(r)), "returned probabilities"),
-        (lambda z, r: z * r, "multiplied the logit"),
-        (lambda z, r: torch.logit(torch.sigmoid(z) * r), "multiplies the ODDS"),
-        (lambda z, r: z + math.log(1 - r) if r < 1 else z, r"log\(1 - keep_rate\)"),
-        (lambda z, r: z, "unchanged"),
-        (lambda z, r: z + 2 * math.log(r), r"differs from z \+ log\(keep_rate\)"),
-        (lambda z, r: (z + math.log(r)).sum(), "shape"),
+        (lambda z, y: -bias_step_solution(z, y), "sign is flipped"),
+        (lambda z, y: (y - torch.sigmoid(z)).mean(), "plain gradient step"),
+        (lambda z, y: (y - torch.sigmoid(z)).sum() / torch.sigmoid(z).sum(), "curvature is wrong"),
+        (lambda z, y: torch.logit(y.mean().clamp(1e-6, 1 - 1e-6)) - torch.logit(torch.sigmoid(z).mean()),
+         "not the Newton step"),
+        (lambda z, y: (y - torch.sigmoid(z)).sum() / (torch.sigmoid(z) * torch.sigmoid(-z)).mean(),
+         "times too large"),
+        (lambda z, y: (y - torch.sigmoid(z)).mean() / (torch.sigmoid(z) * torch.sigmoid(-z)).sum(),
+         "times too small"),
+        (lambda z, y: z + bias_step_solution(z, y), "shifted logits"),
+        (lambda z, y: 1.1 * bias_step_solution(z, y), "expected"),
     ],
+    ids=["sign", "gradient-step", "curvature-p", "logit-of-means", "sum-over-mean", "mean-over-sum",
+         "returns-logits", "unrecognised"],
 )
-def test_downsampling_check_names_typical_mistakes(wrong, message):
+def test_bias_step_check_names_the_mistake(wrong, message):
     with pytest.raises(AssertionError, match=message):
-        check_downsampling_correction(wrong)
+        check_bias_newton_step(wrong)
 
 
-def test_downsampling_check_flags_overflow_through_probabilities():
-    def via_probabilities(z, r):  # float32 probabilities round to 1 at z = 25, logit(1) = inf
-        p = torch.sigmoid(z.float())
-        odds = p / (1 - p) * r
-        return torch.log(odds).double()
+def test_bias_step_check_flags_an_overflowing_sigmoid():
+    def unstable(z, y):
+        p = torch.exp(z) / (1 + torch.exp(z))
+        return (y - p).sum() / (p * (1 - p)).sum()
 
-    with pytest.raises(AssertionError, match="non-finite"):
-        check_downsampling_correction(via_probabilities)
+    with pytest.raises(AssertionError, match="torch.sigmoid"):
+        check_bias_newton_step(unstable)
+
+
+def test_bias_step_check_reports_an_unwritten_stub():
+    def stub(z, y):
+        raise NotImplementedError
+
+    with pytest.raises(AssertionError, match="not written yet"):
+        check_bias_newton_step(stub)

@@ -8,11 +8,13 @@ import torch
 
 from rankcourse.exercises.ch02 import (
     check_cross_ids,
-    check_wide_gradient,
+    check_ftrl_step,
     reference_cross_ids,
-    reference_wide_gradient,
+    reference_ftrl_step,
+    reference_ftrl_weight,
 )
-from rankcourse.layers import CrossProductHashing, WideLinear
+from rankcourse.ftrl import FTRLProximal, ftrl_step
+from rankcourse.layers import CrossProductHashing
 from rankcourse.schema import FeatureSchema, SparseField
 
 
@@ -58,71 +60,95 @@ def test_cross_ids_check_rejects_a_wrong_shape():
         check_cross_ids(lambda a, b, va, vb: torch.stack([a, b], 1))
 
 
-# --------------------------------------------------------------------------- wide gradient
-def _student_correct(phi, w, b, y):
-    p = torch.sigmoid(phi @ w + b)
-    return phi.T @ (p - y) / len(y), (p - y).mean()
+# --------------------------------------------------------------------------- one FTRL-Proximal step
+def _student_ftrl(w, z, n, g, alpha, beta, l1, l2):
+    sigma = ((n + g**2).sqrt() - n.sqrt()) / alpha
+    z = z + g - sigma * w
+    n = n + g**2
+    w = torch.where(z.abs() <= l1, torch.zeros_like(z),
+                    -(z - torch.sign(z) * l1) / ((beta + n.sqrt()) / alpha + l2))
+    return w, z, n
 
 
-def test_wide_gradient_check_accepts_the_reference(capsys):
-    check_wide_gradient(reference_wide_gradient)
-    check_wide_gradient(_student_correct)
-    assert "all cases pass" in capsys.readouterr().out
+def test_ftrl_check_accepts_the_reference_and_a_student_solution(capsys):
+    check_ftrl_step(reference_ftrl_step)
+    check_ftrl_step(_student_ftrl)
+    assert "all 3 cases pass" in capsys.readouterr().out
 
 
-def test_wide_gradient_reference_equals_autograd_on_wide_linear():
-    schema = FeatureSchema(dense=("d",), sparse=(SparseField("a", 3), SparseField("b", 4)))
-    wide = WideLinear(schema, cross_pairs=[("a", "b")]).double()
-    torch.nn.init.normal_(wide.weight, std=0.3)
-    torch.nn.init.normal_(wide.dense_weight, std=0.3)
-    gen = torch.Generator().manual_seed(0)
-    sparse = torch.stack([torch.randint(0, 3, (7,), generator=gen), torch.randint(0, 4, (7,), generator=gen)], 1)
-    dense = torch.randn(7, 1, generator=gen, dtype=torch.float64)
-    y = torch.tensor([1.0, 0, 1, 0, 0, 1, 1], dtype=torch.float64)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(wide(dense, sparse), y)
-    loss.backward()
-    theta = torch.cat([wide.weight.detach()[:, 0], wide.dense_weight.detach()])
-    gw, gb = reference_wide_gradient(wide.phi(dense, sparse), theta, wide.bias.detach(), y)
-    auto = torch.cat([wide.weight.grad[:, 0], wide.dense_weight.grad])
-    assert torch.allclose(gw, auto, atol=1e-12)
-    assert torch.allclose(gb, wide.bias.grad, atol=1e-12)
+def test_ftrl_reference_matches_the_package_optimiser_over_several_steps():
+    gen = torch.Generator().manual_seed(3)
+    param = torch.nn.Parameter(torch.zeros(30, dtype=torch.float64))
+    opt = FTRLProximal([param], alpha=0.3, beta=0.5, l1=0.2, l2=0.1)
+    w, z, n = (torch.zeros(30, dtype=torch.float64) for _ in range(3))
+    for _ in range(5):
+        g = torch.randn(30, generator=gen, dtype=torch.float64)
+        param.grad = g.clone()
+        opt.step()
+        w, z, n = reference_ftrl_step(w, z, n, g, 0.3, 0.5, 0.2, 0.1)
+        assert torch.allclose(param.detach(), w, atol=1e-14)
+    assert torch.equal(ftrl_step(w, z, n, g, 0.3, 0.5, 0.2, 0.1)[0], reference_ftrl_step(w, z, n, g, 0.3, 0.5, 0.2, 0.1)[0])
+
+
+def _ftrl_variant(kind):
+    def step(w, z, n, g, alpha, beta, l1, l2):
+        n_new = n + g * g
+        sigma = (n_new.sqrt() - n.sqrt()) / alpha
+        z_new = z + g - sigma * w
+        if kind == "no-sigma":
+            z_new = z + g
+        elif kind == "full-sigma":
+            z_new = z + g - n_new.sqrt() / alpha * w
+        elif kind == "sigma-sign":
+            z_new = z + g + sigma * w
+        elif kind == "n-not-updated":
+            n_new = n
+        elif kind == "old-accumulators":
+            return reference_ftrl_weight(z, n, alpha, beta, l1, l2), z_new, n_new
+        w_new = reference_ftrl_weight(z_new, n_new, alpha, beta, l1, l2)
+        if kind == "weight-sign":
+            w_new = -w_new
+        elif kind == "no-zeros":
+            w_new = -(z_new - torch.sign(z_new) * l1) / ((beta + n_new.sqrt()) / alpha + l2)
+        elif kind == "no-l2":
+            w_new = reference_ftrl_weight(z_new, n_new, alpha, beta, l1, 0.0)
+        elif kind == "in-place":
+            z.add_(1.0)
+        elif kind == "two-outputs":
+            return w_new, z_new
+        elif kind == "unnamed":
+            w_new = 1.01 * w_new
+        return w_new, z_new, n_new
+    return step
 
 
 @pytest.mark.parametrize(
-    "wrong, message",
+    "kind, message",
     [
-        (lambda phi, w, b, y: (-_student_correct(phi, w, b, y)[0], -_student_correct(phi, w, b, y)[1]), "sign is flipped"),
-        (lambda phi, w, b, y: (phi.T @ (torch.sigmoid(phi @ w + b) - y), (torch.sigmoid(phi @ w + b) - y).sum()),
-         "times too large"),
-        (lambda phi, w, b, y: (phi.T @ (phi @ w + b - y) / len(y), (phi @ w + b - y).mean()), "logit z instead"),
-        (lambda phi, w, b, y: (phi * (torch.sigmoid(phi @ w + b) - y)[:, None], (torch.sigmoid(phi @ w + b) - y).mean()),
-         "sum \\(or average\\) over the rows"),
-        (lambda phi, w, b, y: (_student_correct(phi, w, b, y)[0], torch.tensor(0.0)), "grad_b"),
+        ("no-sigma", "without the term - sigma"),
+        ("full-sigma", "INCREASE of 1/eta"),
+        ("sigma-sign", "sign of sigma"),
+        ("n-not-updated", "n was not updated"),
+        ("old-accumulators", "OLD accumulators"),
+        ("weight-sign", "weight has the wrong sign"),
+        ("no-zeros", "exactly zero"),
+        ("no-l2", "l2 is missing"),
+        ("in-place", "in place"),
+        ("two-outputs", "three tensors"),
+        ("unnamed", "coordinate .* expected"),
     ],
-    ids=["sign", "sum-not-mean", "logit-not-prob", "per-row", "bias"],
 )
-def test_wide_gradient_check_names_the_mistake(wrong, message):
+def test_ftrl_check_names_the_mistake(kind, message):
     with pytest.raises(AssertionError, match=message):
-        check_wide_gradient(wrong)
+        check_ftrl_step(_ftrl_variant(kind))
 
 
-def test_wide_gradient_check_catches_an_unstable_sigmoid():
-    def unstable(phi, w, b, y):
-        z = phi @ w + b
-        p = torch.exp(z) / (1 + torch.exp(z))
-        return phi.T @ (p - y) / len(y), (p - y).mean()
+def test_ftrl_check_reports_an_unwritten_stub():
+    def stub(*args):
+        raise NotImplementedError
 
-    with pytest.raises(AssertionError, match="NaN or inf"):
-        check_wide_gradient(unstable)
-
-
-def test_wide_gradient_check_accepts_numpy_outputs():
-    def numpy_version(phi, w, b, y):
-        phi, w, y = phi.numpy(), w.numpy(), y.numpy()
-        p = 1 / (1 + np.exp(-np.clip(phi @ w + float(b), -500, 500)))
-        return phi.T @ (p - y) / len(y), float(np.mean(p - y))
-
-    check_wide_gradient(numpy_version)
+    with pytest.raises(AssertionError, match="not written yet"):
+        check_ftrl_step(stub)
 
 
 def test_cross_ids_check_names_a_collision_it_has_no_name_for():

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rankcourse.exercises.ch03 import check_fm_gradient, check_fm_interaction, fm_cases
+from rankcourse.exercises.ch03 import (
+    check_ffm_interaction,
+    check_fm_interaction,
+    ffm_bruteforce,
+    fm_cases,
+)
 from rankcourse.layers import FMInteraction, fm_pairwise_bruteforce
 
 
@@ -14,10 +19,6 @@ def fm_interaction(v):
     square_of_sum = v.sum(dim=1).square()
     sum_of_squares = v.square().sum(dim=1)
     return 0.5 * (square_of_sum - sum_of_squares).sum(dim=-1)
-
-
-def fm_gradient(v):
-    return v.sum(dim=1, keepdim=True) - v
 
 
 def test_interaction_check_passes_the_reference_solution(capsys):
@@ -106,24 +107,43 @@ def test_interaction_check_reports_an_unrecognised_error_with_the_gap():
         check_fm_interaction(lambda v: fm_interaction(v) + 0.3)
 
 
-# --------------------------------------------------------------------------- the gradient exercise
-def test_gradient_check_passes_the_reference_solution(capsys):
-    check_fm_gradient(fm_gradient)
-    assert "all 5 cases" in capsys.readouterr().out
+# --------------------------------------------------------------------------- the field-aware FM exercise
+def ffm_interaction(v):
+    pair = (v * v.transpose(1, 2)).sum(-1)  # (B, F, F): <v[i, j], v[j, i]>
+    return torch.triu(pair, diagonal=1).sum(dim=(1, 2))
+
+
+def test_ffm_check_passes_the_reference_solution_and_the_brute_force(capsys):
+    check_ffm_interaction(ffm_interaction)
+    check_ffm_interaction(ffm_bruteforce)
+    assert "all 4 cases" in capsys.readouterr().out
+
+
+def test_ffm_with_one_shared_vector_per_id_is_the_plain_fm():
+    v = fm_cases()["random batch (4 examples, 3 fields, dim 5)"]
+    shared = v[:, :, None, :].expand(-1, -1, v.shape[1], -1)  # the same vector for every partner
+    assert torch.allclose(ffm_bruteforce(shared), fm_pairwise_bruteforce(v))
+
+
+def _pairs(v):
+    return (v * v.transpose(1, 2)).sum(-1)
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda v: v.sum(1, keepdim=True).expand_as(v), "subtract v_i"),
-        (lambda v: 2 * (v.sum(1, keepdim=True) - v), "1/2 in front"),
-        (lambda v: v - v.sum(1, keepdim=True), "sign is flipped"),
-        (lambda v: v.sum(1, keepdim=True) - 2 * v, "subtracted 2 v_i"),
-        (lambda v: v.sum(1), r"shape \(4, 5\).*subtract each field's own v_i"),
-        (lambda v: v.sum(1, keepdim=True), r"shape \(4, 1, 5\).*only sum_j v_j"),
+        (lambda v: _pairs(v).sum((1, 2)) - _pairs(v).diagonal(dim1=1, dim2=2).sum(-1), "counted twice"),
+        (lambda v: (_pairs(v).sum((1, 2)) + _pairs(v).diagonal(dim1=1, dim2=2).sum(-1)) / 2,
+         "i = j are included: a field"),
+        (lambda v: _pairs(v).sum((1, 2)), "included and every pair"),
+        (lambda v: torch.triu(v.square().sum(-1), diagonal=1).sum((1, 2)), "SAME vector index"),
+        (lambda v: fm_pairwise_bruteforce(v.diagonal(dim1=1, dim2=2).transpose(1, 2)), "plain FM"),
+        (lambda v: torch.triu(_pairs(v), diagonal=1), r"\(batch, F, F\) table"),
+        (lambda v: ffm_interaction(v) + 0.1, "differs from the pair loop"),
+        (lambda v: torch.as_tensor(ffm_interaction(v).detach().numpy()), "no gradient"),
     ],
-    ids=["no-minus-vi", "no-half", "flipped", "minus-2vi", "batch-dim", "keepdim-only"],
+    ids=["twice", "diagonal-half", "diagonal-twice", "same-index", "plain-fm", "table", "unnamed", "detached"],
 )
-def test_gradient_check_names_the_mistake(wrong, message):
+def test_ffm_check_names_the_mistake(wrong, message):
     with pytest.raises(AssertionError, match=message):
-        check_fm_gradient(wrong)
+        check_ffm_interaction(wrong)

@@ -1,8 +1,8 @@
 """Self-checks for the code exercises of Chapter 1 (the common framework and its losses).
 
 * :func:`check_focal_grad` -- the gradient of the focal loss with respect to the logit, per element.
-* :func:`check_downsampling_correction` -- the logit correction after keeping only a fraction of
-  the negatives.
+* :func:`check_bias_newton_step` -- one Newton step on a shift shared by every logit, the cheapest
+  recalibration of a model that ranks well but predicts too high or too low.
 
 Each check runs the student's function on a few small cases (both labels, a batch of one, extreme
 logits, edge values of the parameters) against a reference computed here, and raises
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["check_focal_grad", "check_downsampling_correction"]
+__all__ = ["check_bias_newton_step", "check_focal_grad", "reference_bias_newton_step"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -151,62 +151,109 @@ def check_focal_grad(focal_grad_fn: Callable[..., Tensor]) -> None:
     print(f"check_focal_grad: all {len(cases)} cases pass ({name} matches autograd of the focal loss).")
 
 
-# ----------------------------------------------------------------------------- down-sampling correction
-def check_downsampling_correction(correct_fn: Callable[[Tensor, float], Tensor]) -> None:
-    """Check ``correct_fn(logits, keep_rate) -> Tensor``: calibrated logits of a model trained on
-    data where each negative was kept with probability ``keep_rate`` (all positives kept).
+# ----------------------------------------------------------------------------- Newton step on the bias
+def reference_bias_newton_step(logits: Tensor, labels: Tensor) -> Tensor:
+    """One Newton step on a shared shift ``delta`` of every logit, from ``delta = 0``.
 
-    The reference is :math:`z + \\log r`: dropping negatives multiplies the odds by :math:`1/r`.
-
-    Raises:
-        AssertionError naming the case and the likely mistake. Prints one line when all cases pass.
+    The mean log loss ``L(delta) = mean_i l(z_i + delta, y_i)`` has ``L'(0) = mean(p - y)`` and
+    ``L''(0) = mean(p (1 - p))``; the step is ``-L'(0) / L''(0) = sum(y - p) / sum(p (1 - p))``.
+    ``logits``, ``labels``: ``(batch,)``; returns a 0-d tensor.
     """
-    name = getattr(correct_fn, "__name__", "your function")
-    if not callable(correct_fn):
-        raise AssertionError(f"check_downsampling_correction needs a function, got {type(correct_fn).__name__}")
-    grid = torch.tensor([-6.0, -2.0, -0.5, 0.0, 1.0, 3.0], dtype=torch.float64)
-    cases = [
-        ("keep 10% of negatives", grid, 0.1),
-        ("keep 50% of negatives", grid, 0.5),
-        ("keep every negative (rate 1: nothing to correct)", grid, 1.0),
-        ("batch of one, keep 2%", torch.tensor([0.3], dtype=torch.float64), 0.02),
-        ("large logits, keep 1%", torch.tensor([-30.0, 25.0], dtype=torch.float64), 0.01),
+    p = torch.sigmoid(logits)
+    return (labels - p).sum() / (p * (1 - p)).sum()
+
+
+def _bias_cases() -> list[tuple[str, Tensor, Tensor]]:
+    gen = torch.Generator().manual_seed(11)
+    z = -3.0 + 1.5 * torch.randn(400, generator=gen, dtype=torch.float64)
+    y = torch.bernoulli(torch.sigmoid(z + 0.8), generator=gen)  # the model under-predicts
+    z_over = -2.0 + torch.randn(300, generator=gen, dtype=torch.float64)
+    y_over = torch.bernoulli(torch.sigmoid(z_over - 1.5), generator=gen)  # the model over-predicts
+    z_ext = torch.cat([z[:50], torch.tensor([-800.0, 750.0], dtype=torch.float64)])
+    y_ext = torch.cat([y[:50], torch.tensor([0.0, 1.0], dtype=torch.float64)])
+    return [
+        ("400 rows, the model predicts too low", z, y),
+        ("300 rows, the model predicts too high", z_over, y_over),
+        ("a batch of one click", torch.tensor([-1.0], dtype=torch.float64),
+         torch.tensor([1.0], dtype=torch.float64)),
+        ("52 rows, two with extreme logits (-800 and 750)", z_ext, y_ext),
     ]
-    for case, z, r in cases:
+
+
+def _bias_wrong_answers(z: Tensor, y: Tensor) -> list[tuple[Tensor, str]]:
+    p = torch.sigmoid(z)
+    n = len(z)
+    ref = reference_bias_newton_step(z, y)
+    wrong = [
+        (-ref, "the sign is flipped: the step is -L'(0) / L''(0) with L'(0) = mean(p - y); when the "
+               "model predicts too low (p < y on average) the shift must be positive"),
+        ((y - p).mean(), "this is a plain gradient step with step size 1, mean(y - p): Newton's step "
+                         "divides the first derivative by the second, mean(p (1 - p))"),
+        ((y - p).sum() / p.sum(), "the curvature is wrong: the second derivative of the log loss in "
+                                  "the logit is p (1 - p), not p"),
+        (torch.logit(y.mean().clamp(1e-6, 1 - 1e-6)) - torch.logit(p.mean()),
+         "this moves the logit of the mean prediction onto the logit of the click rate; that is not "
+         "the Newton step (a shift of every logit does not shift the mean prediction's logit by the "
+         "same amount)"),
+    ]
+    if n > 1:
+        wrong += [
+            ((y - p).sum() / (p * (1 - p)).mean(), f"it is {n} times too large: you summed the first "
+                                                   "derivative but averaged the second; use the same "
+                                                   "reduction for both"),
+            ((y - p).mean() / (p * (1 - p)).sum(), f"it is {n} times too small: you averaged the first "
+                                                   "derivative but summed the second"),
+        ]
+    return wrong
+
+
+def check_bias_newton_step(step_fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Check ``step_fn(logits, labels) -> 0-d tensor``: the Newton step for a shift of every logit.
+
+    Compares with :func:`reference_bias_newton_step` on four cases (under- and over-prediction, a
+    batch of one, extreme logits), names the usual slips, and then applies the step repeatedly:
+    after five steps the mean of ``sigmoid(z + delta)`` must equal the click rate, the condition that
+    holds at the minimum. Prints one line when everything passes.
+    """
+    name = getattr(step_fn, "__name__", "your function")
+    if not callable(step_fn):
+        raise AssertionError(f"check_bias_newton_step needs a function, got {type(step_fn).__name__}")
+    for case, z, y in _bias_cases():
         try:
-            raw = correct_fn(z.clone(), r)
+            raw = step_fn(z.clone(), y.clone())
         except NotImplementedError:
             raise AssertionError(f"{name} is not written yet (it raised NotImplementedError)") from None
         out = _as_tensor(raw, name, case)
-        _check_shape(out, tuple(z.shape), name, case, "one corrected logit per input logit")
-        ref = z + math.log(r)
-        if not bool(torch.isfinite(out).all()):
+        if out.numel() != 1:
             raise AssertionError(
-                f"{name} returned a non-finite value on case '{case}': work in logits (add a number) rather "
-                "than going through probabilities, which round to 0 or 1 at large |z|"
+                f"{name} returned shape {tuple(out.shape)} on case '{case}'; expected one number (a 0-d "
+                "tensor): the shift delta is shared by every row. Did you return the shifted logits?"
             )
-        if _close(out, ref, atol=1e-6, rtol=1e-6):
+        out = out.reshape(())
+        if not bool(torch.isfinite(out)):
+            raise AssertionError(
+                f"{name} returned {out.item()} on case '{case}': compute p with torch.sigmoid (stable for "
+                "any logit), not exp(z) / (1 + exp(z)), which overflows at z = 750"
+            )
+        ref = reference_bias_newton_step(z, y)
+        if _close(out, ref, atol=1e-9, rtol=1e-7):
             continue
-        wrong = [
-            (z, "returned the logits unchanged: a model trained without most of its negatives over-predicts; "
-                "add log(keep_rate) to every logit."),
-            (torch.sigmoid(ref), "returned probabilities; return LOGITS (the course's models and losses work on logits)."),
-            (z - math.log(r), "moves the logit the wrong way: with fewer negatives the model over-predicts, so the "
-                              "correction must LOWER the logit. Add log(keep_rate), which is negative."),
-            (z * r, "multiplied the logit by the rate; the rate multiplies the ODDS, which adds log(rate) to the logit."),
-            (torch.logit(torch.sigmoid(z) * r), "multiplied the probability by the rate; the rate multiplies the "
-                                                "ODDS p/(1-p), not p (they differ once p is not small)."),
-        ]
-        if r < 1:
-            wrong.append((z + math.log(1 - r), "added log(1 - keep_rate); the factor is keep_rate itself: keeping a "
-                                               "fraction r of the negatives scales the odds by 1/r."))
-        for w, message in wrong:
-            if bool(torch.isfinite(w).all()) and _close(out, w, atol=1e-6, rtol=1e-6) and not _close(w, ref):
-                raise AssertionError(f"{name} on case '{case}' {message}")
-        err = (out - ref).abs()
-        i = int(err.flatten().argmax())
+        for w, message in _bias_wrong_answers(z, y):
+            if _close(out, w, atol=1e-9, rtol=1e-7) and not _close(w, ref):
+                raise AssertionError(f"{name} is wrong on case '{case}': {message}.")
         raise AssertionError(
-            f"{name} differs from z + log(keep_rate) by {err.flatten()[i].item():.3g} at {_describe(z, None, i)} "
-            f"on case '{case}' (got {out.flatten()[i].item():.6g}, expected {ref.flatten()[i].item():.6g})"
+            f"{name} returned {out.item():.6g} on case '{case}', expected {ref.item():.6g} = "
+            "sum(y - p) / sum(p (1 - p))"
         )
-    print(f"check_downsampling_correction: all {len(cases)} cases pass.")
+    z, y = _bias_cases()[0][1:]
+    delta = torch.zeros((), dtype=torch.float64)
+    for _ in range(5):
+        delta = delta + _as_tensor(step_fn((z + delta).clone(), y.clone()), name, "iteration").reshape(())
+    gap = abs(torch.sigmoid(z + delta).mean().item() - y.mean().item())
+    if gap > 1e-9:
+        raise AssertionError(
+            f"after five steps of {name} the mean prediction differs from the click rate by {gap:.3g}; "
+            "at the minimum of the log loss over a shared shift they are equal"
+        )
+    print(f"check_bias_newton_step: all {len(_bias_cases())} cases pass, and five steps make the mean "
+          "prediction equal to the click rate.")

@@ -3,9 +3,8 @@
 * :func:`check_cross_ids` -- the index of a cross-product feature: each pair of ids of two fields
   must get its own index in ``[0, V_a * V_b)`` (what :class:`~rankcourse.layers.CrossProductHashing`
   does before any hashing).
-* :func:`check_wide_gradient` -- the gradient of the mean log loss of a linear model over
-  ``phi(x)`` with respect to its weights and bias: ``mean_i (p_i - y_i) phi(x_i)`` and
-  ``mean_i (p_i - y_i)`` (Cheng et al. 2016, the wide part).
+* :func:`check_ftrl_step` -- one FTRL-Proximal update of the weights and the two per-coordinate
+  accumulators (McMahan et al. 2013, Algorithm 1), the optimiser of the wide part.
 
 Each check runs the student's function on small cases, compares it with a reference computed here,
 and raises ``AssertionError`` with a message that says what is wrong.
@@ -19,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["check_cross_ids", "check_wide_gradient", "reference_cross_ids", "reference_wide_gradient"]
+__all__ = ["check_cross_ids", "check_ftrl_step", "reference_cross_ids", "reference_ftrl_step",
+           "reference_ftrl_weight"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -35,14 +35,6 @@ def _as_array(value: Any, what: str, dtype: Any = np.float64) -> np.ndarray:
 def reference_cross_ids(ids_a: torch.Tensor, ids_b: torch.Tensor, vocab_a: int, vocab_b: int) -> torch.Tensor:
     """The exact combination index ``id_a * vocab_b + id_b`` (``vocab_a`` is not needed, only for the range)."""
     return ids_a.long() * vocab_b + ids_b.long()
-
-
-def reference_wide_gradient(phi: torch.Tensor, w: torch.Tensor, b: torch.Tensor | float,
-                            y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of ``mean_i BCE(sigmoid(phi_i . w + b), y_i)`` wrt ``w`` ``(n_features,)`` and ``b`` ``()``."""
-    z = phi @ w + b
-    r = torch.sigmoid(z) - y  # dloss/dz of each row
-    return phi.T @ r / phi.shape[0], r.mean()
 
 
 # --------------------------------------------------------------------------- cross-product ids
@@ -99,80 +91,116 @@ def check_cross_ids(cross_ids: Callable[..., Any]) -> None:
     print("check_cross_ids: all cases pass (every combination gets its own index in [0, V_a * V_b)).")
 
 
-# --------------------------------------------------------------------------- the wide gradient
-def _wide_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    gen = torch.Generator().manual_seed(2)
-    cases = []
-    # A wide feature vector: one-hot blocks of three fields (sizes 3, 4, 2), a cross block, two dense values.
-    n_rows, blocks = 6, (3, 4, 2, 12)
-    cols = []
-    for size in blocks:
-        hot = torch.randint(0, size, (n_rows,), generator=gen)
-        cols.append(torch.nn.functional.one_hot(hot, size).double())
-    cols.append(torch.randn(n_rows, 2, generator=gen, dtype=torch.float64))
-    phi = torch.cat(cols, 1)
-    w = torch.randn(phi.shape[1], generator=gen, dtype=torch.float64) * 0.5
-    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
-    cases.append(("six rows, one-hot ids + a cross block + dense values", phi, w, torch.tensor(0.3, dtype=torch.float64), y))
-    cases.append(("a batch of one", phi[:1].clone(), w.clone(), torch.tensor(-0.2, dtype=torch.float64), y[:1].clone()))
-    # Extreme logits: p saturates at 0 or 1; the gradient must stay finite.
-    big = torch.zeros_like(w)
-    big[0], big[3] = 800.0, -800.0
-    cases.append(("extreme logits (|z| up to 800)", phi, big, torch.tensor(0.0, dtype=torch.float64), y))
-    return cases
+# --------------------------------------------------------------------------- one FTRL-Proximal step
+_HYPER = dict(alpha=0.5, beta=1.0, l1=0.3, l2=0.2)
 
 
-def check_wide_gradient(wide_gradient: Callable[..., Any]) -> None:
-    """Check ``wide_gradient(phi, w, b, y) -> (grad_w, grad_b)``.
+def _ftrl_cases() -> list[tuple[str, dict[str, torch.Tensor], dict[str, float]]]:
+    gen = torch.Generator().manual_seed(5)
+    n = 40
+    z = 2.0 * torch.randn(n, generator=gen, dtype=torch.float64)
+    acc = torch.rand(n, generator=gen, dtype=torch.float64) * 3
+    w = reference_ftrl_weight(z, acc, **_HYPER)  # weights consistent with their accumulators
+    g = torch.randn(n, generator=gen, dtype=torch.float64)
+    g[::7] = 0.0  # coordinates absent from the batch
+    first = {k: torch.zeros(5, dtype=torch.float64) for k in ("w", "z", "n")}
+    first["g"] = torch.tensor([0.5, -2.0, 0.1, 0.0, 3.0], dtype=torch.float64)
+    return [
+        ("40 coordinates with history, some with gradient 0", {"w": w, "z": z, "n": acc, "g": g}, _HYPER),
+        ("the first step from w = z = n = 0", first, _HYPER),
+        ("no regularisation (l1 = l2 = 0)", {"w": w, "z": z, "n": acc, "g": g},
+         dict(alpha=0.5, beta=1.0, l1=0.0, l2=0.0)),
+    ]
 
-    ``phi``: float64 ``(batch, n_features)`` feature vectors; ``w``: ``(n_features,)``; ``b``: a
-    0-d tensor; ``y``: ``(batch,)`` labels in {0, 1}. The loss is the MEAN log loss over the batch of
-    ``p = sigmoid(phi @ w + b)``. Expected: ``grad_w (n_features,)`` and a scalar ``grad_b``.
+
+def reference_ftrl_weight(z: torch.Tensor, n: torch.Tensor, alpha: float, beta: float, l1: float,
+                          l2: float) -> torch.Tensor:
+    """The closed-form FTRL-Proximal weight (McMahan et al. 2013, Algorithm 1), element-wise."""
+    w = -(z - torch.sign(z) * l1) / ((beta + n.sqrt()) / alpha + l2)
+    return torch.where(z.abs() > l1, w, torch.zeros_like(w))
+
+
+def reference_ftrl_step(w: torch.Tensor, z: torch.Tensor, n: torch.Tensor, g: torch.Tensor, alpha: float,
+                        beta: float, l1: float, l2: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One FTRL-Proximal update: returns new ``(w, z, n)`` after gradient ``g`` (all the same shape)."""
+    sigma = ((n + g * g).sqrt() - n.sqrt()) / alpha
+    z_new = z + g - sigma * w
+    n_new = n + g * g
+    return reference_ftrl_weight(z_new, n_new, alpha, beta, l1, l2), z_new, n_new
+
+
+def _ftrl_mistakes(w, z, n, g, alpha, beta, l1, l2) -> list[tuple[str, tuple[torch.Tensor, ...]]]:
+    n_new = n + g * g
+    sigma = (n_new.sqrt() - n.sqrt()) / alpha
+    z_new = z + g - sigma * w
+
+    def weight(zz, nn, **over):
+        h = dict(alpha=alpha, beta=beta, l1=l1, l2=l2) | over
+        return reference_ftrl_weight(zz, nn, **h)
+
+    z_no_sigma = z + g
+    z_full_sigma = z + g - (n_new.sqrt() / alpha) * w
+    z_plus = z + g + sigma * w
+    w_plain = -(z_new - torch.sign(z_new) * l1) / ((beta + n_new.sqrt()) / alpha + l2)
+    return [
+        ("z was updated without the term - sigma * w: z accumulates g - sigma * w, which keeps the new "
+         "weight near the old one", (weight(z_no_sigma, n_new), z_no_sigma, n_new)),
+        ("sigma must be the INCREASE of 1/eta, (sqrt(n + g^2) - sqrt(n)) / alpha; you used sqrt(n + g^2) "
+         "/ alpha", (weight(z_full_sigma, n_new), z_full_sigma, n_new)),
+        ("the sign of sigma * w is flipped: z += g - sigma * w", (weight(z_plus, n_new), z_plus, n_new)),
+        ("n was not updated: add g^2 to it", (weight(z_new, n), z_new, n)),
+        ("the new weight was computed from the OLD accumulators; update z and n first, then apply the "
+         "closed form", (weight(z, n), z_new, n_new)),
+        ("the weight has the wrong sign: w = -(z - sign(z) l1) / ((beta + sqrt(n)) / alpha + l2)",
+         (-weight(z_new, n_new), z_new, n_new)),
+        ("no weight is ever exactly zero: where |z| <= l1 the minimiser is w = 0 (that is where the "
+         "sparsity comes from)", (w_plain, z_new, n_new)),
+        ("l2 is missing from the denominator", (weight(z_new, n_new, l2=0.0), z_new, n_new)),
+        ("l1 was not subtracted from |z|: w = -(z - sign(z) l1) / (...)",
+         (torch.where(z_new.abs() > l1, -z_new / ((beta + n_new.sqrt()) / alpha + l2), torch.zeros_like(z_new)),
+          z_new, n_new)),
+    ]
+
+
+def check_ftrl_step(ftrl_step: Callable[..., Any]) -> None:
+    """Check ``ftrl_step(w, z, n, g, alpha, beta, l1, l2) -> (w_new, z_new, n_new)``.
+
+    ``w, z, n, g``: float64 tensors of one shape (weights, the two accumulators, the gradient).
+    Compares the three outputs with :func:`reference_ftrl_step` on three cases and names the usual
+    slips. The inputs must not be changed in place. Prints one line when every case passes.
     """
-    if not callable(wide_gradient):
-        raise AssertionError(f"wide_gradient must be a function, got {type(wide_gradient).__name__}")
-    for name, phi, w, b, y in _wide_cases():
-        out = wide_gradient(phi.clone(), w.clone(), b.clone(), y.clone())
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise AssertionError(f"wide_gradient must return a pair (grad_w, grad_b); got {type(out).__name__} on case {name!r}")
-        gw = _as_array(out[0], "grad_w")
-        gb = _as_array(out[1], "grad_b")
-        ref_w, ref_b = (t.numpy() for t in reference_wide_gradient(phi, w, b, y))
-        n_rows = phi.shape[0]
-        if gw.shape != ref_w.shape:
-            extra = " — did you forget to sum (or average) over the rows of the batch?" if gw.shape == (n_rows, phi.shape[1]) else ""
-            raise AssertionError(f"grad_w has shape {gw.shape} on case {name!r}; expected {ref_w.shape}, one entry per "
-                                 f"feature{extra}")
-        if gb.size != 1:
-            raise AssertionError(f"grad_b has shape {gb.shape} on case {name!r}; expected a scalar (the bias is one number)")
-        gb = float(gb.reshape(()))
-        if not (np.all(np.isfinite(gw)) and np.isfinite(gb)):
-            raise AssertionError(f"the gradient contains NaN or inf on case {name!r}: compute p with a stable sigmoid "
-                                 "(torch.sigmoid), not from exp(z) / (1 + exp(z))")
-        scale = max(np.abs(ref_w).max(), 1e-12)
-        err = float(np.abs(gw - ref_w).max())
-        if err > 1e-8 * max(1.0, scale):
-            z = (phi @ w + b).numpy()
-            yv = y.numpy()
-            phin = phi.numpy()
-            p = 1 / (1 + np.exp(-np.clip(z, -500, 500)))
-            diagnoses = [(-ref_w, "the sign is flipped: d(log loss)/dz = p - y, not y - p"),
-                         (phin.T @ (z - yv) / n_rows, "it looks like you used the logit z instead of the probability p = sigmoid(z)"),
-                         (phin.T @ (p - yv), f"it is {n_rows} times too large: the loss is the MEAN over the batch, "
-                                            f"so divide by B = {n_rows}")]
-            for cand, why in diagnoses:
-                if "times too large" in why and n_rows == 1:
-                    continue  # with one row the sum and the mean agree
-                if np.abs(gw - cand).max() <= 1e-8 * max(1.0, np.abs(cand).max()):
-                    raise AssertionError(f"grad_w is wrong on case {name!r}: {why}.")
-            i = int(np.abs(gw - ref_w).argmax())
-            raise AssertionError(f"grad_w differs from mean_i (p_i - y_i) phi(x_i) by up to {err:.3g} on case {name!r} "
-                                 f"(feature {i}: got {gw[i]:.6g}, expected {ref_w[i]:.6g})")
-        if abs(gb - float(ref_b)) > 1e-8:
-            why = ""
-            if abs(gb + float(ref_b)) <= 1e-8:
-                why = " — the sign is flipped (p - y, not y - p)"
-            elif n_rows > 1 and abs(gb - n_rows * float(ref_b)) <= 1e-8:
-                why = f" — it is {n_rows} times too large: average over the batch"
-            raise AssertionError(f"grad_b is {gb:.6g} on case {name!r}; expected mean(p - y) = {float(ref_b):.6g}{why}")
-    print("check_wide_gradient: all cases pass (grad_w = mean (p - y) phi(x), grad_b = mean (p - y)).")
+    if not callable(ftrl_step):
+        raise AssertionError(f"ftrl_step must be a function, got {type(ftrl_step).__name__}")
+    for name, t, h in _ftrl_cases():
+        inputs = {k: v.clone() for k, v in t.items()}
+        try:
+            out = ftrl_step(inputs["w"], inputs["z"], inputs["n"], inputs["g"], h["alpha"], h["beta"],
+                            h["l1"], h["l2"])
+        except NotImplementedError:
+            raise AssertionError("ftrl_step is not written yet (it raised NotImplementedError)") from None
+        if not isinstance(out, (tuple, list)) or len(out) != 3:
+            raise AssertionError(f"ftrl_step must return three tensors (w, z, n); got "
+                                 f"{type(out).__name__} on case {name!r}")
+        got = [_as_array(o, what) for o, what in zip(out, ("w", "z", "n"))]
+        for what, arr in zip("wzn", got):
+            if arr.shape != tuple(t["w"].shape):
+                raise AssertionError(f"the new {what} has shape {arr.shape} on case {name!r}; expected "
+                                     f"{tuple(t['w'].shape)}, one value per coordinate")
+        for k in t:
+            if not torch.equal(inputs[k], t[k]):
+                raise AssertionError(f"ftrl_step changed its input {k} in place on case {name!r}; return new "
+                                     "tensors instead (z = z + ..., not z += ...)")
+        ref = [r.numpy() for r in reference_ftrl_step(t["w"], t["z"], t["n"], t["g"], **h)]
+        if all(np.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(got, ref)):
+            continue
+        for why, cand in _ftrl_mistakes(t["w"], t["z"], t["n"], t["g"], **h):
+            cand = [c.numpy() for c in cand]
+            if (not all(np.allclose(c, r, rtol=1e-10, atol=1e-12) for c, r in zip(cand, ref))
+                    and all(np.allclose(a, c, rtol=1e-10, atol=1e-12) for a, c in zip(got, cand))):
+                raise AssertionError(f"ftrl_step is wrong on case {name!r}: {why}.")
+        for what, a, b in zip("wzn", got, ref):
+            if not np.allclose(a, b, rtol=1e-10, atol=1e-12):
+                i = int(np.abs(a - b).argmax())
+                raise AssertionError(f"the new {what} is wrong on case {name!r}: coordinate {i} is {a[i]:.6g}, "
+                                     f"expected {b[i]:.6g} (Algorithm 1 of McMahan et al. 2013)")
+    print(f"check_ftrl_step: all {len(_ftrl_cases())} cases pass (z, n and the closed-form weight).")

@@ -1,4 +1,4 @@
-r"""Self-checks for chapter 3 (DeepFM): the factorization-machine term and its gradient.
+r"""Self-checks for chapter 3 (DeepFM): the factorization-machine term and a field-aware variant.
 
 * :func:`check_fm_interaction` -- the second-order FM term computed by the square-of-sum identity
   (Rendle 2010),
@@ -6,8 +6,9 @@ r"""Self-checks for chapter 3 (DeepFM): the factorization-machine term and its g
   .. math:: \sum_{i<j} \langle v_i, v_j \rangle
             = \tfrac12 \sum_{d} \Big[ \big(\textstyle\sum_i v_{i,d}\big)^2 - \sum_i v_{i,d}^2 \Big].
 
-* :func:`check_fm_gradient` -- its gradient with respect to one field's embedding,
-  :math:`\partial / \partial v_i = \sum_j v_j - v_i`.
+* :func:`check_ffm_interaction` -- the pairwise term of a field-aware factorization machine
+  (Juan et al. 2016), where field :math:`i` has one vector per partner field:
+  :math:`\sum_{i<j} \langle v_{i,j}, v_{j,i} \rangle`.
 
 Each check runs the student's function on a few small float64 inputs (a random batch, a batch of
 one, a single field, two fields, large values), compares it with a reference computed here, and
@@ -23,7 +24,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["check_fm_interaction", "check_fm_gradient", "fm_cases"]
+__all__ = ["check_ffm_interaction", "check_fm_interaction", "ffm_bruteforce", "ffm_cases", "fm_cases"]
 
 
 # --------------------------------------------------------------------------- test inputs
@@ -165,58 +166,86 @@ def check_fm_interaction(fm_interaction: Callable[[Tensor], Tensor]) -> None:
     print(f"{name}: all {len(fm_cases())} cases match the brute-force pair sum, and its gradient is sum_j v_j - v_i.")
 
 
-# --------------------------------------------------------------------------- FM gradient
-def _gradient_mistakes(v: Tensor) -> dict[str, Tensor]:
-    s = v.sum(dim=1, keepdim=True).expand_as(v)
+# --------------------------------------------------------------------------- field-aware FM
+def ffm_cases() -> dict[str, Tensor]:
+    """Inputs of :func:`check_ffm_interaction`: name -> float64 ``(batch, n_fields, n_fields, dim)``.
+
+    ``v[b, i, j]`` is the vector that field ``i``'s id uses when it meets field ``j``.
+    """
+    g = torch.Generator().manual_seed(4)
     return {
-        "this is sum_j v_j over all fields: leave the field itself out (a field is never paired with "
-        "itself), i.e. subtract v_i": s.clone(),
-        "twice the right value: the 1/2 in front of the identity cancels the 2 from differentiating the squares": 2 * (s - v),
-        "the sign is flipped: the derivative of (1/2)(sum_j v_j)^2 is +sum_j v_j and that of "
-        "-(1/2) sum_j v_j^2 is -v_i": v - s,
-        "you subtracted 2 v_i: the derivative of -(1/2) v_i^2 is -v_i": s - 2 * v,
-        "this is -v_i alone: the square-of-sum term contributes +sum_j v_j": -v.clone(),
+        "random batch (4 examples, 3 fields, dim 5)": torch.randn(4, 3, 3, 5, generator=g, dtype=torch.float64),
+        "batch of one (1 example, 5 fields, dim 2)": torch.randn(1, 5, 5, 2, generator=g, dtype=torch.float64),
+        "one field (no pairs: the answer is 0)": torch.randn(2, 1, 1, 3, generator=g, dtype=torch.float64),
+        "two fields (the answer is <v[0,1], v[1,0]>)": torch.randn(3, 2, 2, 4, generator=g, dtype=torch.float64),
     }
 
 
-def _gradient_shape_hint(shape: tuple[int, ...], b: int, f: int, d: int) -> str:
-    if shape == (b, d):
-        return "this is (batch, dim), the same vector for every field: subtract each field's own v_i, giving one row per field"
-    if shape == (b, 1, d):
-        return "this is only sum_j v_j: subtract v (broadcasting over the fields gives (batch, n_fields, dim))"
-    if shape == (b,):
-        return "that is one number per example, like the interaction itself: the gradient has the input's shape"
-    return "the gradient with respect to v has the shape of v"
+def ffm_bruteforce(v: Tensor) -> Tensor:
+    """Field-aware FM (Juan et al. 2016): ``sum_{i<j} <v[:, i, j], v[:, j, i]>``, ``(B, F, F, d) -> (B,)``."""
+    total = 0.0 * v.sum(dim=(1, 2, 3))  # zeros that stay in the autograd graph (one field: no pairs)
+    for i, j in itertools.combinations(range(v.shape[1]), 2):
+        total = total + (v[:, i, j] * v[:, j, i]).sum(dim=-1)
+    return total
 
 
-def check_fm_gradient(fm_gradient: Callable[[Tensor], Tensor]) -> None:
-    """Check ``fm_gradient(v: (batch, n_fields, dim)) -> (batch, n_fields, dim)``, the gradient of
-    ``sum_b FM(v_b)`` with respect to ``v``: ``sum_j v_j - v_i`` for field ``i``.
+def _ffm_mistakes(v: Tensor) -> dict[str, Tensor]:
+    pair = (v * v.transpose(1, 2)).sum(-1)  # (B, F, F): <v[i, j], v[j, i]>, symmetric
+    diag = pair.diagonal(dim1=1, dim2=2).sum(-1)
+    upper = torch.triu(torch.ones(v.shape[1], v.shape[1], dtype=torch.bool, device=v.device), diagonal=1)
+    own = v.diagonal(dim1=1, dim2=2).transpose(1, 2)  # (B, F, d): v[i, i], the vector "for itself"
+    return {
+        "each pair is counted twice: sum over i < j only (or halve the sum over i != j)": pair.sum((1, 2)) - diag,
+        "the terms i = j are included: a field is never paired with itself": (pair.sum((1, 2)) + diag) / 2,
+        "the terms i = j are included and every pair is counted twice": pair.sum((1, 2)),
+        "field i's vector was paired with the SAME vector index of field j: use v[i, j] with v[j, i], "
+        "not v[i, j] with v[j, j] or v[i, j] with itself": (v.square().sum(-1) * upper).sum((1, 2)),
+        "this is the plain FM over the vectors v[i, i]: in an FFM, field i uses a different vector for "
+        "each partner j, v[i, j]": _bruteforce(own),
+    }
 
-    Compares with autograd through the brute-force pair sum on the cases of :func:`fm_cases`.
-    Raises ``AssertionError`` saying what is wrong; prints one line when every case passes.
+
+def check_ffm_interaction(ffm_interaction: Callable[[Tensor], Tensor]) -> None:
+    """Check ``ffm_interaction(v: (batch, n_fields, n_fields, dim)) -> (batch,)``.
+
+    The field-aware FM's pairwise term is ``sum_{i<j} <v[:, i, j], v[:, j, i]>`` (Juan et al. 2016):
+    field ``i`` meets field ``j`` with its vector for ``j``, and field ``j`` with its vector for ``i``.
+    Compares with :func:`ffm_bruteforce` on :func:`ffm_cases`, names the usual slips, and checks that
+    autograd flows through the answer. Prints one line when every case passes.
     """
-    name = getattr(fm_gradient, "__name__", "fm_gradient")
-    if not callable(fm_gradient):
-        raise AssertionError(f"expected a function v -> gradient tensor, got {type(fm_gradient).__name__}")
-    for case, v in fm_cases().items():
-        b, f, d = v.shape
-        out = _call(fm_gradient, v.clone(), name, case)
-        if tuple(out.shape) != (b, f, d):
-            raise AssertionError(
-                f"{name} returned shape {tuple(out.shape)} on case '{case}'; expected {(b, f, d)} -- "
-                + _gradient_shape_hint(tuple(out.shape), b, f, d)
-            )
-        x = v.clone().requires_grad_(True)
-        (ref,) = torch.autograd.grad(_bruteforce(x).sum(), x)
-        scale = float(v.abs().max()) * f
+    name = getattr(ffm_interaction, "__name__", "ffm_interaction")
+    if not callable(ffm_interaction):
+        raise AssertionError(f"expected a function v -> (batch,) tensor, got {type(ffm_interaction).__name__}")
+    for case, v in ffm_cases().items():
+        b, f, _, d = v.shape
+        out = _call(ffm_interaction, v.clone(), name, case)
+        if tuple(out.shape) != (b,):
+            hint = ("one number per example: sum over the pairs and over the dimension, keep the batch "
+                    "dimension")
+            if tuple(out.shape) == (b, f, f):
+                hint = "this is the (batch, F, F) table of pair values: add up its entries above the diagonal"
+            raise AssertionError(f"{name} returned shape {tuple(out.shape)} on case '{case}'; expected ({b},) "
+                                 f"-- {hint}")
+        ref = ffm_bruteforce(v)
+        scale = float(v.abs().max()) ** 2 * f * f
         if _close(out, ref, scale):
             continue
-        for message, wrong in _gradient_mistakes(v).items():
-            if _close(out, wrong, scale):
+        for message, wrong in _ffm_mistakes(v).items():
+            if _close(out, wrong, scale) and not _close(wrong, ref, scale):
                 raise AssertionError(f"{name} is wrong on case '{case}': {message}")
         raise AssertionError(
-            f"{name} differs from autograd through the pair sum by up to {_max_gap(out, ref):.4g} on case "
-            f"'{case}'; the gradient for field i is sum_j v_j - v_i"
+            f"{name} differs from the pair loop by up to {_max_gap(out, ref):.4g} on case '{case}'; the "
+            "term is sum over i < j of <v[:, i, j], v[:, j, i]>"
         )
-    print(f"{name}: all {len(fm_cases())} cases match autograd through the brute-force pair sum.")
+    v = next(iter(ffm_cases().values())).clone().requires_grad_(True)
+    out = _call(ffm_interaction, v, name, "gradient")
+    if not out.requires_grad:
+        raise AssertionError(f"{name}'s output does not depend on its input through autograd (no gradient "
+                             "flows): stay in torch, do not detach or go through NumPy")
+    (grad,) = torch.autograd.grad(out.sum(), v)
+    vv = v.detach().clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(ffm_bruteforce(vv).sum(), vv)
+    if not _close(grad, expected, float(v.detach().abs().max()) * v.shape[1]):
+        raise AssertionError(f"autograd through {name} gives a gradient off by up to {_max_gap(grad, expected):.4g} "
+                             "although the values match: is something computed outside torch?")
+    print(f"{name}: all {len(ffm_cases())} cases match the pair loop, and gradients flow.")
