@@ -3,6 +3,7 @@
 Rooms, with imports running one way::
 
     schema  <-  data        (TabularData, synthetic generators with known truth)
+    schema, data  <-  datasets   (real logs: Census-Income shipped in data/, Criteo, Avazu, MovieLens)
     schema  <-  layers  <-  models   (all models return logits)
     losses, task_weighting, gradcheck, metrics, runtime   (stand alone)
     training  (uses data, losses, metrics, runtime)  ;  plots (uses metrics)
