@@ -390,3 +390,29 @@ def test_movielens_is_never_shipped_and_offline_says_where_to_get_it(tmp_path):
     assert "files.grouplens.org" in str(info.value) and str(tmp_path / "ml-1m") in str(info.value)
     repo_data = Path(__file__).resolve().parents[1] / "data"
     assert not any("ratings.dat" in p.name or "ml-1m" in p.name for p in repo_data.rglob("*"))
+
+
+def test_installed_without_the_repository_the_test_file_is_fetched_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(census, "SHIPPED_CENSUS_FILE", tmp_path / "absent" / "census-income.test.gz")
+    with pytest.raises(DatasetNotAvailableError) as info:
+        load_census(cache_dir=tmp_path / "cache")
+    assert census.CENSUS_TEST_URL in str(info.value)
+    fetched = []
+
+    def fake_download(url, dest, check, what, **_):
+        fetched.append(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_census(dest, n=40)
+        return dest
+
+    monkeypatch.setattr(census, "download_file", fake_download)
+    ds = load_census(download=True, cache_dir=tmp_path / "cache")
+    assert fetched == [census.CENSUS_TEST_URL] and sum(len(s) for s in ds.splits) == 40
+    load_census(download=True, cache_dir=tmp_path / "cache")
+    assert len(fetched) == 1   # the second call finds the file in the cache
+
+
+def test_downloaded_test_file_with_another_checksum_is_rejected(tmp_path):
+    path = write_census(tmp_path / "other.gz", n=5)
+    with pytest.raises(DataFileError, match="sha256"):
+        census._check_test_file(path)

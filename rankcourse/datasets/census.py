@@ -9,6 +9,7 @@ income label. The two tasks are those of the paper's first group: ``income`` (in
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from pathlib import Path
 from typing import Sequence
@@ -54,8 +55,12 @@ _INCOME_LABELS = {"- 50000.": 0, "50000+.": 1}
 #: The training file (199,523 rows) in the UCI archive; fetched only with ``download=True``.
 CENSUS_TRAIN_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census-income.data.gz"
 CENSUS_TRAIN_ROWS = 199_523
-#: The shipped test file (99,762 rows), the default source.
+#: The test file (99,762 rows): shipped in the repository's ``data/`` folder, the default source. A
+#: package installed without the repository (``pip install git+...`` on Colab) fetches it instead.
 SHIPPED_CENSUS_FILE = Path(__file__).resolve().parents[2] / "data" / "census-income" / "census-income.test.gz"
+CENSUS_TEST_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census-income.test.gz"
+CENSUS_TEST_ROWS = 99_762
+CENSUS_TEST_SHA256 = "5ac4cacd3ca9f1ecb10de1a0a41e4ac68fdc419e3fec190f5c0c6cc03b2ea659"
 
 
 def read_census(path: str | os.PathLike) -> RawTable:
@@ -123,16 +128,44 @@ def _find_first_error(path: Path) -> None:
         raise DataFileError(path, None, None, "the file has no records")
 
 
-def _check_train_file(path: Path) -> None:
-    """Reject a download whose row or field counts are not those of the UCI training file."""
+def _check_counts(path: Path, expected_rows: int) -> None:
+    """Reject a downloaded file whose row or field counts are not the expected ones."""
     n = 0
     with gzip.open(path, "rt", encoding="latin-1") as handle:
         for number, line in numbered_lines(handle):
             if line.count(",") != len(CENSUS_COLUMNS) - 1:
                 raise DataFileError(path, number, None, f"expected {len(CENSUS_COLUMNS)} fields")
             n += 1
-    if n != CENSUS_TRAIN_ROWS:
-        raise DataFileError(path, None, None, f"expected {CENSUS_TRAIN_ROWS} rows, got {n}")
+    if n != expected_rows:
+        raise DataFileError(path, None, None, f"expected {expected_rows} rows, got {n}")
+
+
+def _check_train_file(path: Path) -> None:
+    _check_counts(path, CENSUS_TRAIN_ROWS)
+
+
+def _check_test_file(path: Path) -> None:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != CENSUS_TEST_SHA256:
+        raise DataFileError(path, None, None, f"sha256 {digest} differs from the shipped file's {CENSUS_TEST_SHA256}")
+    _check_counts(path, CENSUS_TEST_ROWS)
+
+
+def census_test_file(cache_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
+    """The shipped test file, or (package installed without the repository) its copy in the cache,
+    downloaded from the UCI archive if asked and absent."""
+    if SHIPPED_CENSUS_FILE.is_file():
+        return SHIPPED_CENSUS_FILE
+    dest = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "census-income" / "census-income.test.gz"
+    if dest.is_file():
+        return dest
+    if not download:
+        raise DatasetNotAvailableError(
+            f"the Census-Income test file is not shipped with this installation. Call "
+            f"load_census(download=True) where the network is available, or download\n    {CENSUS_TEST_URL}\n"
+            f"and save it as\n    {dest}"
+        )
+    return download_file(CENSUS_TEST_URL, dest, check=_check_test_file, what="the Census-Income test file")
 
 
 def census_train_file(cache_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
@@ -162,10 +195,12 @@ def load_census(
     """Census-Income as seeded train/valid/test splits with the tasks ``("income", "never_married")``.
 
     Args:
-        source: a census file to split three ways; default the shipped test file (99,762 rows).
+        source: a census file to split three ways; default the shipped test file (99,762 rows;
+            fetched into the cache with ``download=True`` where the package was installed without it).
         full: use the UCI training file (199,523 rows, from the cache; see ``download``) as the
             training split and divide the test file into validation and test halves by ``seed``.
-        download: with ``full``, fetch the training file into ``cache_dir`` if it is not there.
+        download: fetch the files that are needed and not there (the training file with ``full``)
+            into ``cache_dir``; nothing is downloaded when they are present.
         seed: seeds the split.
         fractions: train/valid/test fractions of ``source`` (ignored with ``full``).
         min_count: values seen fewer times in the training split share the field's OOV id.
@@ -178,7 +213,7 @@ def load_census(
         :class:`DataSplits`: 7 dense fields (standardised; money amounts as ``log(1 + x)`` first) and 32
         categorical fields (id 0 = rare or unseen in training, id 1 = missing ``?``).
     """
-    test_file = Path(source) if source is not None else SHIPPED_CENSUS_FILE
+    test_file = Path(source) if source is not None else census_test_file(cache_dir, download)
     if not test_file.is_file():
         raise DatasetNotAvailableError(f"census file not found: {test_file}")
     sources = [test_file] + ([census_train_file(cache_dir, download)] if full else [])
