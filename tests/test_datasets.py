@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
-import os
 import urllib.error
 from pathlib import Path
 
@@ -90,10 +88,12 @@ def write_avazu(path: Path, n: int = 50, seed: int = 0, extra: list[str] | None 
 
 def write_movielens(folder: Path, n_users: int = 6, n_movies: int = 5, extra_rating: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    users = [f"{u}::{'F' if u % 2 else 'M'}::{(18, 25, 35)[u % 3]}::{u % 4}::{10000 + u}" for u in range(1, n_users + 1)]
+    users = [f"{u}::{'F' if u % 2 else 'M'}::{(18, 25, 35)[u % 3]}::{u % 4}::{10000 + u}"
+             for u in range(1, n_users + 1)]
     movies = [f"{m}::Caf\u00e9 Story {m} (199{m})::{('Comedy|Drama', 'Drama', 'Action|Thriller')[m % 3]}"
               for m in range(1, n_movies + 1)]
-    ratings = [f"{u}::{m}::{(u + m) % 5 + 1}::97830{u}{m}" for u in range(1, n_users + 1) for m in range(1, n_movies + 1)]
+    ratings = [f"{u}::{m}::{(u + m) % 5 + 1}::97830{u}{m}"
+               for u in range(1, n_users + 1) for m in range(1, n_movies + 1)]
     if extra_rating is not None:
         ratings.append(extra_rating)
     for name, lines in (("users.dat", users), ("movies.dat", movies), ("ratings.dat", ratings)):

@@ -40,6 +40,7 @@ __all__ = [
     "default_cache_dir",
     "open_text",
     "encode_splits",
+    "split_and_encode",
     "cached_splits",
     "download_file",
 ]
@@ -214,7 +215,9 @@ class DataSplits:
 def split_index(n: int, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
     """A seeded random partition of ``range(n)`` into ``len(fractions)`` parts."""
     if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
-        raise ValueError(f"fractions must be three positive numbers (train, valid, test) summing to 1, got {tuple(fractions)}")
+        raise ValueError(
+            f"fractions must be three positive numbers (train, valid, test) summing to 1, got {tuple(fractions)}"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     bounds = np.round(np.cumsum([0.0, *fractions]) * n).astype(int)
     parts = [np.sort(perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -248,16 +251,28 @@ def encode_splits(
     out = []
     for raw in parts:
         n = len(raw)
-        dense = np.stack([scalers[k].transform(v) for k, v in raw.dense.items()], 1) if raw.dense else np.zeros((n, 0), np.float32)
-        sparse = np.stack([vocabs[k].encode(v) for k, v in raw.categorical.items()], 1) if raw.categorical else np.zeros((n, 0), np.int64)
+        dense = np.zeros((n, 0), np.float32)
+        if raw.dense:
+            dense = np.stack([scalers[k].transform(v) for k, v in raw.dense.items()], 1)
+        sparse = np.zeros((n, 0), np.int64)
+        if raw.categorical:
+            sparse = np.stack([vocabs[k].encode(v) for k, v in raw.categorical.items()], 1)
         labels = np.stack([raw.labels[t] for t in tasks], 1).astype(np.float32)
         out.append(TabularData(schema, dense, sparse, labels, None, tasks, ("binary",) * len(tasks)))
     return DataSplits(*out, vocabularies={k: v.values for k, v in vocabs.items()}, params=dict(params or {}))
 
 
 def _concat(parts: Sequence[RawTable]) -> RawTable:
-    cat = lambda name: {k: np.concatenate([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}  # noqa: E731
+    def cat(name: str) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([getattr(p, name)[k] for p in parts]) for k in getattr(parts[0], name)}
+
     return RawTable(cat("categorical"), cat("dense"), cat("labels"), parts[0].source)
+
+
+def split_and_encode(rows: RawTable, fractions: Sequence[float], seed: int, min_count: int,
+                     params: Mapping[str, Any]) -> DataSplits:
+    """Seeded train/valid/test split of ``rows``, encoded with training-split vocabularies and statistics."""
+    return encode_splits([rows.take(i) for i in split_index(len(rows), fractions, seed)], min_count, "train", params)
 
 
 # --------------------------------------------------------------------------- cache
@@ -284,7 +299,8 @@ def _save(path: Path, splits: DataSplits) -> None:
 def _load(path: Path) -> DataSplits:
     with np.load(path) as arrays:
         meta = json.loads(arrays["meta"].tobytes().decode())
-        schema = FeatureSchema(dense=tuple(meta["dense"]), sparse=tuple(SparseField(n, int(v)) for n, v in meta["sparse"]))
+        sparse = tuple(SparseField(n, int(v)) for n, v in meta["sparse"])
+        schema = FeatureSchema(dense=tuple(meta["dense"]), sparse=sparse)
         tasks = tuple(meta["tasks"])
         parts = [TabularData(schema, arrays[f"{s}_dense"], arrays[f"{s}_sparse"], arrays[f"{s}_labels"], None,
                              tasks, ("binary",) * len(tasks)) for s in ("train", "valid", "test")]

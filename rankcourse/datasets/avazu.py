@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._common import DataFileError, DataSplits, RawTable, cached_splits, encode_splits, open_text, require_file, split_index
+from ._common import DataFileError, DataSplits, RawTable, cached_splits, open_text, require_file, split_and_encode
 
 __all__ = ["load_avazu", "read_avazu", "AVAZU_CATEGORICAL"]
 
@@ -90,7 +90,6 @@ def load_avazu(
     params = {"n_rows": n_rows, "seed": seed, "fractions": list(fractions), "min_count": min_count}
 
     def build() -> DataSplits:
-        rows = read_avazu(path, n_rows)
-        return encode_splits([rows.take(i) for i in split_index(len(rows), fractions, seed)], min_count, "train", params)
+        return split_and_encode(read_avazu(path, n_rows), fractions, seed, min_count, params)
 
     return cached_splits("avazu", [path], params, cache_dir, build)

@@ -20,11 +20,10 @@ from ._common import (
     DataSplits,
     RawTable,
     cached_splits,
-    encode_splits,
     numbered_lines,
     open_text,
     require_file,
-    split_index,
+    split_and_encode,
 )
 
 __all__ = ["load_criteo", "read_criteo", "CRITEO_DENSE", "CRITEO_CATEGORICAL"]
@@ -90,7 +89,8 @@ def read_criteo(path: str | os.PathLike, n_rows: int | None = None, sample_seed:
                 try:
                     dense[r, j] = signed_log1p(int(v))
                 except ValueError:
-                    raise DataFileError(path, number, CRITEO_DENSE[j], f"expected an integer count, got {v!r}") from None
+                    raise DataFileError(path, number, CRITEO_DENSE[j],
+                                        f"expected an integer count, got {v!r}") from None
         categorical[r] = [v or None for v in values[14:]]
     return RawTable(
         {name: categorical[:, j] for j, name in enumerate(CRITEO_CATEGORICAL)},
@@ -131,7 +131,6 @@ def load_criteo(
               "min_count": min_count}
 
     def build() -> DataSplits:
-        rows = read_criteo(path, n_rows, sample_seed)
-        return encode_splits([rows.take(i) for i in split_index(len(rows), fractions, seed)], min_count, "train", params)
+        return split_and_encode(read_criteo(path, n_rows, sample_seed), fractions, seed, min_count, params)
 
     return cached_splits("criteo", [path], params, cache_dir, build)

@@ -24,10 +24,9 @@ from ._common import (
     cached_splits,
     default_cache_dir,
     download_file,
-    encode_splits,
     numbered_lines,
     open_text,
-    split_index,
+    split_and_encode,
 )
 
 __all__ = ["load_movielens", "read_movielens", "MOVIELENS_URL", "MOVIELENS_CATEGORICAL"]
@@ -46,7 +45,8 @@ def _read_dat(path: Path) -> list[tuple[int, list[str]]]:
         for number, line in numbered_lines(handle):
             values = line.split("::")
             if len(values) != len(fields):
-                raise DataFileError(path, number, None, f"expected {len(fields)} '::'-separated fields {fields}, got {len(values)}")
+                raise DataFileError(path, number, None,
+                                    f"expected {len(fields)} '::'-separated fields {fields}, got {len(values)}")
             rows.append((number, values))
     if not rows:
         raise DataFileError(path, None, None, "the file has no records")
@@ -140,7 +140,6 @@ def load_movielens(
     params = {"seed": seed, "fractions": list(fractions), "min_count": min_count}
 
     def build() -> DataSplits:
-        rows = read_movielens(folder)
-        return encode_splits([rows.take(i) for i in split_index(len(rows), fractions, seed)], min_count, "train", params)
+        return split_and_encode(read_movielens(folder), fractions, seed, min_count, params)
 
     return cached_splits("movielens", sources, params, cache_dir, build)
