@@ -54,6 +54,9 @@ class BehaviourRanker(CTRModel):
         fm: add DeepFM's second-order term over all field vectors (the pooled vector and the
             candidate split back into their ``S`` fields).
         dropout: in the MLP.
+        init_std: initial std of the embeddings. Larger than the 0.01 of the other models: the
+            activation unit multiplies two embeddings (``e_t * v``), and with 0.01 that product
+            starts near 1e-4, so attention takes many steps to get going.
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> logits ``(B,)``.
@@ -61,10 +64,10 @@ class BehaviourRanker(CTRModel):
 
     def __init__(self, schema: FeatureSchema, pooling: str = "din", embed_dim: int = 8,
                  hidden: Sequence[int] = (64, 32), attention_hidden: int = 36, activation: str = "prelu",
-                 fm: bool = False, dropout: float = 0.0) -> None:
+                 fm: bool = False, dropout: float = 0.0, init_std: float = 0.05) -> None:
         super().__init__(schema)
         self.pooling_name = pooling
-        self.embedding = SequenceEmbedding(schema, embed_dim)
+        self.embedding = SequenceEmbedding(schema, embed_dim, init_std=init_std)
         width = self.embedding.behaviour_dim
         self.pooling = make_pooling(pooling, width, self.embedding.max_len, attention_hidden, activation)
         pooled = self.pooling.hidden_dim if isinstance(self.pooling, InterestEvolution) else width
