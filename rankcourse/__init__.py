@@ -4,7 +4,7 @@ Rooms, with imports running one way::
 
     schema  <-  data        (TabularData, synthetic generators with known truth)
     schema  <-  layers  <-  models   (all models return logits)
-    losses, task_weighting, gradcheck, metrics, runtime   (stand alone)
+    losses, task_weighting, gradcheck, metrics, group_metrics, runtime   (stand alone)
     training  (uses data, losses, metrics, runtime)  ;  plots (uses metrics)
     exercises (self-checks for the chapters' code exercises)
 

@@ -176,7 +176,9 @@ class AUGRUCell(nn.Module):
     :math:`\tilde u_t = a_t u_t`, :math:`h_t = (1 - \tilde u_t) \odot h_{t-1} + \tilde u_t \odot \tilde h_t`.
     Gates follow ``torch.nn.GRUCell`` (same parameter layout), whose gate ``z`` keeps the old
     state, so :math:`u_t = 1 - z_t`. With :math:`a_t = 1` this is exactly a GRU cell; with
-    :math:`a_t = 0` the state does not move, which is how padding (weight 0) is skipped.
+    :math:`a_t = 0` the state does not move, which is how padding (weight 0) is skipped. With one
+    scalar :math:`a_t` per row, :math:`(1 - a u) h + a u \tilde h = (1 - a) h + a\,\mathrm{GRU}(x, h)`;
+    DIEN's AGRU instead replaces the gate by :math:`a_t`, losing its per-unit values.
 
     Shapes: ``x (B, I)``, ``h (B, H)``, ``attention (B,)`` -> ``(B, H)``.
     """
