@@ -143,6 +143,37 @@ def _draw_items(rng: np.random.Generator, cats: np.ndarray, item_category: np.nd
     return out
 
 
+def _draw_histories(rng: np.random.Generator, taste_cdf: np.ndarray, lengths: np.ndarray, max_len: int,
+                    item_category: np.ndarray, item_pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_users, max_len)`` item and category histories: a category from the user's taste, then an
+    item of that category; positions from the user's length on hold the padding ids."""
+    hist_cat = _inverse_cdf(taste_cdf[:, None, :], rng.random((len(lengths), max_len)))
+    hist_item = _draw_items(rng, hist_cat, item_category, item_pop)
+    pad = np.arange(max_len)[None, :] >= lengths[:, None]
+    hist_item[pad], hist_cat[pad] = len(item_category), taste_cdf.shape[1]
+    return hist_item, hist_cat
+
+
+def _draw_candidates(rng: np.random.Generator, taste_cdf: np.ndarray, in_taste_share: float,
+                     cat_pop: np.ndarray, item_category: np.ndarray,
+                     item_pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One candidate per row of ``taste_cdf`` (the impression's user): its category from the user's
+    taste with probability ``in_taste_share``, else from the catalogue; then an item of it."""
+    n = taste_cdf.shape[0]
+    from_taste = rng.random(n) < in_taste_share
+    cand_cat = np.where(from_taste, _inverse_cdf(taste_cdf, rng.random(n)),
+                        rng.choice(len(cat_pop), n, p=cat_pop))
+    return _draw_items(rng, cand_cat, item_category, item_pop), cand_cat
+
+
+def _behaviour_schema(n_users: int, n_items: int, n_categories: int, max_len: int) -> FeatureSchema:
+    return FeatureSchema(
+        sparse=(SparseField("user", n_users), SparseField("item", n_items), SparseField("category", n_categories)),
+        sequences=(SequenceField("hist_item", n_items, max_len, target="item"),
+                   SequenceField("hist_category", n_categories, max_len, target="category")),
+    )
+
+
 def make_behaviour_data(
     n_users: int = 3000,
     impressions_per_user: int = 20,
@@ -209,28 +240,14 @@ def make_behaviour_data(
     taste = streams["tastes"].dirichlet(taste_concentration * n_categories * cat_pop, size=n_users)
     lengths = _draw_lengths(streams["lengths"], n_users, mean_length, max_len, new_user_share)
 
-    # Histories: category from the user's taste, then an item of that category; padded at the end.
-    rng = streams["histories"]
-    u_cum = np.cumsum(taste, 1)
-    u_cum[:, -1] = 1.0
-    hist_cat = _inverse_cdf(u_cum[:, None, :], rng.random((n_users, max_len)))
-    hist_item = _draw_items(rng, hist_cat, item_category, item_pop)
-    pad = np.arange(max_len)[None, :] >= lengths[:, None]
-    hist_item[pad], hist_cat[pad] = n_items, n_categories
-
-    # Impressions: a candidate from the user's taste or from the catalogue.
-    rng = streams["candidates"]
+    taste_cdf = np.cumsum(taste, 1)
+    taste_cdf[:, -1] = 1.0
+    hist_item, hist_cat = _draw_histories(streams["histories"], taste_cdf, lengths, max_len,
+                                          item_category, item_pop)
     user = np.repeat(np.arange(n_users), impressions_per_user)
-    from_taste = rng.random(user.size) < in_taste_share
-    cand_cat = np.where(from_taste, _inverse_cdf(u_cum[user], rng.random(user.size)),
-                        rng.choice(n_categories, user.size, p=cat_pop))
-    cand_item = _draw_items(rng, cand_cat, item_category, item_pop)
-
-    schema = FeatureSchema(
-        sparse=(SparseField("user", n_users), SparseField("item", n_items), SparseField("category", n_categories)),
-        sequences=(SequenceField("hist_item", n_items, max_len, target="item"),
-                   SequenceField("hist_category", n_categories, max_len, target="category")),
-    )
+    cand_item, cand_cat = _draw_candidates(streams["candidates"], taste_cdf[user], in_taste_share, cat_pop,
+                                           item_category, item_pop)
+    schema = _behaviour_schema(n_users, n_items, n_categories, max_len)
     sparse = np.concatenate([np.stack([user, cand_item, cand_cat], 1), hist_item[user], hist_cat[user]], 1)
     sparse = sparse[streams["shuffle"].permutation(user.size)]
 
