@@ -8,6 +8,13 @@ A batch is two tensors:
 
 All categorical fields can share one embedding table: field ``f``'s ids are shifted by
 ``offsets[f]`` (the sum of the vocabulary sizes before it), so one lookup serves every field.
+
+A *sequence field* (:class:`SequenceField`, e.g. a user's last clicked items) is a padded list of
+ids. It occupies ``max_len`` ordinary categorical columns of ``sparse`` named ``name[0]`` ..
+``name[max_len-1]``, each with ``vocab_size + 1`` ids: ids ``0 .. vocab_size-1`` are items and id
+``vocab_size`` is padding, which fills the tail of a short history. Models that know nothing of
+sequences see these columns as plain fields; the sequence layers
+(:mod:`rankcourse.layers.sequence`) split them off with :meth:`FeatureSchema.sequence_columns`.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["SparseField", "FeatureSchema"]
+__all__ = ["SparseField", "SequenceField", "FeatureSchema"]
 
 
 @dataclass(frozen=True)
@@ -35,21 +42,63 @@ class SparseField:
 
 
 @dataclass(frozen=True)
+class SequenceField:
+    """A padded, variable-length list of ids (a behaviour history) stored in ``max_len`` columns.
+
+    Args:
+        name: the field's name; its columns are ``name[0]`` .. ``name[max_len-1]``, oldest first.
+        vocab_size: number of real ids; id ``vocab_size`` (:attr:`padding_id`) marks padding.
+        max_len: number of columns (the longest history kept).
+        target: the categorical field whose ids live in the same vocabulary (the candidate item
+            for a history of items), or ``None``. Target-attention layers compare the two.
+    """
+
+    name: str
+    vocab_size: int
+    max_len: int
+    target: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("vocab_size", "max_len"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"sequence field {self.name!r}: {key} must be a positive int, got {value!r}")
+
+    @property
+    def padding_id(self) -> int:
+        """The id that fills positions after the end of a history."""
+        return self.vocab_size
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}[{t}]" for t in range(self.max_len))
+
+    def columns(self) -> tuple[SparseField, ...]:
+        """The ``max_len`` categorical columns, each with ``vocab_size + 1`` ids (padding included)."""
+        return tuple(SparseField(n, self.vocab_size + 1) for n in self.column_names)
+
+
+@dataclass(frozen=True)
 class FeatureSchema:
     """The dense and categorical fields of a dataset, in column order.
 
     Args:
         dense: names of the dense (real-valued) fields.
         sparse: the categorical fields.
+        sequences: sequence fields; the columns of each are appended to ``sparse`` (unless they
+            are there already, with the right vocabulary, as after :meth:`subset`).
     """
 
     dense: tuple[str, ...] = ()
     sparse: tuple[SparseField, ...] = ()
+    sequences: tuple[SequenceField, ...] = ()
     _offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dense", tuple(self.dense))
         object.__setattr__(self, "sparse", tuple(self.sparse))
+        object.__setattr__(self, "sequences", tuple(self.sequences))
+        self._attach_sequences()
         names = list(self.dense) + [f.name for f in self.sparse]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -59,6 +108,33 @@ class FeatureSchema:
             offsets.append(total)
             total += f.vocab_size
         object.__setattr__(self, "_offsets", tuple(offsets))
+
+    def _attach_sequences(self) -> None:
+        """Append each sequence field's columns to ``sparse`` (or check the ones already there)."""
+        present = {f.name: f for f in self.sparse}
+        extra: list[SparseField] = []
+        for seq in self.sequences:
+            if not isinstance(seq, SequenceField):
+                raise TypeError(f"sequences must hold SequenceField objects, got {type(seq).__name__}")
+            if seq.target is not None and seq.target not in present:
+                raise ValueError(f"sequence field {seq.name!r}: target {seq.target!r} is not a categorical field")
+            if seq.target is not None and present[seq.target].vocab_size != seq.vocab_size:
+                raise ValueError(
+                    f"sequence field {seq.name!r} has vocab_size {seq.vocab_size} but its target "
+                    f"{seq.target!r} has {present[seq.target].vocab_size}: they must share one vocabulary"
+                )
+            cols = seq.columns()
+            found = [c.name in present for c in cols]
+            if all(found):
+                for c in cols:
+                    if present[c.name] != c:
+                        raise ValueError(f"column {c.name!r} has vocab_size {present[c.name].vocab_size}, "
+                                         f"expected {c.vocab_size} for sequence field {seq.name!r}")
+            elif any(found):
+                raise ValueError(f"sequence field {seq.name!r}: only some of its columns are in sparse")
+            else:
+                extra.extend(cols)
+        object.__setattr__(self, "sparse", self.sparse + tuple(extra))
 
     @classmethod
     def from_vocab_sizes(
@@ -119,7 +195,21 @@ class FeatureSchema:
         """A schema with only the named fields (in the order given)."""
         dense = self.dense if dense_names is None else tuple(self.dense[self.dense_index(n)] for n in dense_names)
         sparse = self.sparse if sparse_names is None else tuple(self.sparse[self.sparse_index(n)] for n in sparse_names)
-        return FeatureSchema(dense=dense, sparse=sparse)
+        names = {f.name for f in sparse}
+        kept = tuple(s for s in self.sequences
+                     if set(s.column_names) <= names and (s.target is None or s.target in names))
+        return FeatureSchema(dense=dense, sparse=sparse, sequences=kept)
+
+    def sequence(self, name: str) -> SequenceField:
+        """The sequence field called ``name``."""
+        for seq in self.sequences:
+            if seq.name == name:
+                return seq
+        raise KeyError(f"unknown sequence field {name!r}; the schema has {[s.name for s in self.sequences]}")
+
+    def sequence_columns(self, name: str) -> tuple[int, ...]:
+        """Columns of ``sparse`` holding sequence field ``name``, position 0 first."""
+        return tuple(self.sparse_index(c) for c in self.sequence(name).column_names)
 
     # ------------------------------------------------------------- validation
     def validate(self, dense: torch.Tensor, sparse: torch.Tensor, check_values: bool = True) -> None:
@@ -166,3 +256,18 @@ class FeatureSchema:
                     f"categorical field {f.name!r} has id {int(sparse[row, col])} at row {row}, "
                     f"outside [0, {f.vocab_size})"
                 )
+        for seq in self.sequences:
+            self._check_padding_at_end(seq, sparse)
+
+    def _check_padding_at_end(self, seq: SequenceField, sparse: torch.Tensor) -> None:
+        """A history fills positions ``0 .. length-1``; padding may not sit before a real id."""
+        ids = sparse[:, list(self.sequence_columns(seq.name))]
+        is_pad = ids == seq.padding_id
+        # A real id after a padding position: padding somewhere to its left.
+        bad = ~is_pad[:, 1:] & (is_pad.cumsum(1)[:, :-1] > 0)
+        if bool(bad.any()):
+            row, pos = (int(v) for v in bad.nonzero()[0])
+            raise ValueError(
+                f"sequence field {seq.name!r}: row {row} has id {int(ids[row, pos + 1])} at position {pos + 1} "
+                f"after padding (id {seq.padding_id}); histories must fill positions 0..length-1, then pad"
+            )

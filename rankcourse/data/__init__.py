@@ -2,6 +2,7 @@
 
 from .ctr import PART_NAMES, CTRTruth, PlantedCross, SyntheticDataset, criteo_vocab_sizes, make_ctr_data
 from .multitask import ClickConversionTruth, MMoETruth, make_click_conversion, make_mmoe_regression
+from .sequences import BehaviourTruth, make_behaviour_data
 from .tabular import TASK_TYPES, TabularData
 
 __all__ = [
@@ -17,4 +18,6 @@ __all__ = [
     "MMoETruth",
     "make_click_conversion",
     "ClickConversionTruth",
+    "make_behaviour_data",
+    "BehaviourTruth",
 ]

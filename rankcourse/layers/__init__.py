@@ -7,6 +7,9 @@ from .experts import ExpertGate, ParallelMLP
 from .fm import FMInteraction, fm_pairwise_bruteforce
 from .mlp import MLP, make_activation
 from .wide import CrossProductHashing, WideLinear
+from .sequence import MeanPooling, SequenceEmbedding, SumPooling, masked_sum
+from .attention import (AUGRUCell, Dice, InterestEvolution, LocalActivationUnit, TargetAttentionPooling,
+                        TransformerPooling)
 
 __all__ = [
     "FieldEmbedding",
@@ -22,4 +25,14 @@ __all__ = [
     "CIN",
     "ExpertGate",
     "ParallelMLP",
+    "SequenceEmbedding",
+    "SumPooling",
+    "MeanPooling",
+    "masked_sum",
+    "Dice",
+    "LocalActivationUnit",
+    "TargetAttentionPooling",
+    "TransformerPooling",
+    "AUGRUCell",
+    "InterestEvolution",
 ]

@@ -8,6 +8,7 @@ from .linear import FactorizationMachine, LogisticRegression
 from .multitask import MMoE, OMoE, SharedBottom
 from .wide_deep import DeepTower, WideDeep
 from .xdeepfm import XDeepFM
+from .sequence import BST, DIN, BehaviourRanker
 
 __all__ = [
     "CTRModel",
@@ -23,4 +24,7 @@ __all__ = [
     "SharedBottom",
     "OMoE",
     "MMoE",
+    "BehaviourRanker",
+    "DIN",
+    "BST",
 ]
