@@ -48,27 +48,35 @@ def _model(schema, sparse_grad: bool = False) -> nn.Module:
     return SparseTableCTR(schema) if sparse_grad else DeepFM(schema, embed_dim=8, hidden=(32,))
 
 
-def _train_worker(out_dir: str, sparse_grad: bool) -> None:
-    """Runs on every rank: one epoch, two epochs' history, weights and history written per rank."""
+def _train_worker(out_dir: str) -> None:
+    """Runs on every rank: two epochs of a DeepFM and of a sparse-gradient model (one launch for
+    both, as starting processes costs more than training); weights and history saved per rank."""
     torch.set_num_threads(1)
     train, valid = _data()
-    model = _model(train.schema, sparse_grad)
-    history = D.fit_distributed(model, train, valid, epochs=2, batch_size=BATCH, lr=3e-3,
-                                progress=False)
-    with open(Path(out_dir) / f"rank{D.rank()}.pkl", "wb") as f:
-        pickle.dump({"state": model.state_dict(), "history": history}, f)
+    for sparse_grad in (False, True):
+        model = _model(train.schema, sparse_grad)
+        history = D.fit_distributed(model, train, valid, epochs=2, batch_size=BATCH, lr=3e-3,
+                                    progress=False)
+        with open(Path(out_dir) / f"sparse{int(sparse_grad)}_rank{D.rank()}.pkl", "wb") as f:
+            pickle.dump({"state": model.state_dict(), "history": history}, f)
 
 
 def _failing_worker(out_dir: str) -> None:
     """Rank 1 raises before its first step; rank 0 would otherwise wait in the first all-reduce."""
     if D.rank() == 1:
         raise ValueError("planted failure on rank 1")
-    _train_worker(out_dir, False)
+    _train_worker(out_dir)
 
 
-def _two_rank_results(tmp_path: Path, sparse_grad: bool) -> list[dict]:
-    D.launch(_train_worker, world=2, args=(str(tmp_path), sparse_grad), timeout_s=120)
-    return [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+@pytest.fixture(scope="module")
+def two_rank_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    D.launch(_train_worker, world=2, args=(str(out),), timeout_s=120)
+    return out
+
+
+def _two_rank_results(out: Path, sparse_grad: bool) -> list[dict]:
+    return [pickle.loads((out / f"sparse{int(sparse_grad)}_rank{r}.pkl").read_bytes()) for r in range(2)]
 
 
 def _one_process(sparse_grad: bool):
@@ -90,17 +98,18 @@ def _assert_same_run(results: list[dict], model, history: pd.DataFrame) -> None:
 
 # --------------------------------------------------------------------------- two processes
 @pytest.mark.slow
-def test_two_ranks_with_batch_b_train_like_one_process_with_batch_2b(tmp_path):
-    """Same weights and same validation history (DDP averages the ranks' share-weighted losses)."""
-    results = _two_rank_results(tmp_path, sparse_grad=False)
+def test_two_ranks_with_batch_b_train_like_one_process_with_batch_2b(two_rank_dir):
+    """Same weights and same validation history on both ranks (DDP averages the ranks'
+    share-weighted losses: the gradient of the mean loss over the global batch)."""
+    results = _two_rank_results(two_rank_dir, sparse_grad=False)
     model, history = _one_process(sparse_grad=False)
     _assert_same_run(results, model, history)
 
 
 @pytest.mark.slow
-def test_sparse_gradient_table_under_ddp_with_gloo_matches_one_process(tmp_path):
-    """gloo all-reduces sparse gradients: SparseAdam on a sparse_grad table gives the same run."""
-    results = _two_rank_results(tmp_path, sparse_grad=True)
+def test_sparse_gradient_table_under_ddp_with_gloo_matches_one_process(two_rank_dir):
+    """gloo all-reduces sparse gradients: SparseAdam on an nn.Embedding(sparse=True) gives the same run."""
+    results = _two_rank_results(two_rank_dir, sparse_grad=True)
     model, history = _one_process(sparse_grad=True)
     _assert_same_run(results, model, history)
 
@@ -120,7 +129,7 @@ def test_a_table_with_sparse_grad_that_ddp_cannot_see_is_refused_by_name():
 def test_a_rank_that_raises_stops_the_others_with_its_error(tmp_path):
     with pytest.raises(D.RankFailedError, match=r"rank 1 of 2 raised(.|\n)*planted failure on rank 1"):
         D.launch(_failing_worker, world=2, args=(str(tmp_path),), timeout_s=60)
-    assert not (tmp_path / "rank0.pkl").exists()  # rank 0 was stopped, it did not finish alone
+    assert not list(tmp_path.glob("*.pkl"))  # rank 0 was stopped, it did not finish alone
 
 
 # --------------------------------------------------------------------------- in one process
