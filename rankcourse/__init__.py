@@ -1,12 +1,15 @@
 """rankcourse: the helper package of the course on deep ranking models.
 
-Rooms, with imports running one way::
+Rooms, with imports running one way (``a <- b``: ``b`` imports ``a``)::
 
-    schema  <-  data        (TabularData, synthetic generators with known truth)
-    schema  <-  layers  <-  models   (all models return logits)
-    losses, task_weighting, gradcheck, metrics, runtime   (stand alone)
-    training  (uses data, losses, metrics, runtime)  ;  plots (uses metrics)
-    exercises (self-checks for the chapters' code exercises)
+    schema  <-  data      (TabularData, synthetic generators with known truth)
+    schema  <-  layers  <-  models      (every model returns logits)
+    losses, task_weighting, gradcheck, runtime      (import no other room)
+    data  <-  inference   (model device, schema checks, batched forward, predictions)
+    inference  <-  metrics  <-  plots
+    data, inference, losses, runtime  <-  training      (fit, built from named pieces)
+    layers, models, losses, training  <-  replicas      (many small multi-task models at once)
+    exercises   (self-checks for the chapters' code exercises; import the rooms above)
 
 Import what you need from the rooms, e.g. ``from rankcourse.models import DeepFM``. The names
 below are the ones almost every notebook uses.

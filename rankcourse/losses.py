@@ -48,7 +48,7 @@ has validated its data once may pass ``validate=False`` to avoid the per-step sy
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -57,6 +57,8 @@ from torch import Tensor
 
 __all__ = [
     "bce_with_logits",
+    "squared_error",
+    "default_loss",
     "weighted_bce_with_logits",
     "focal_loss",
     "bce_grad",
@@ -151,7 +153,46 @@ def bce_with_logits(logits: Tensor, labels: Tensor, reduction: str = "mean", *, 
         validate: check the inputs (see the module docstring).
     """
     z, y = _check_inputs(logits, labels, reduction, validate)
-    return _reduce(-(y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z)), reduction)
+    # torch's fused kernel computes exactly this, as max(z, 0) - z*y + log(1 + exp(-|z|)).
+    return F.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+
+
+def squared_error(outputs: Tensor, targets: Tensor, reduction: str = "mean", *, validate: bool = True) -> Tensor:
+    r"""Squared error :math:`(\hat y - y)^2`, the loss of regression tasks.
+
+    Args:
+        outputs: ``(...)`` predicted values.
+        targets: ``(...)`` real targets, same shape.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        validate: check shapes, dtypes and that both are finite (reads values from the device).
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not isinstance(outputs, Tensor) or not isinstance(targets, Tensor):
+        raise TypeError(f"outputs and targets must be tensors, got {type(outputs).__name__} and {type(targets).__name__}")
+    if not outputs.is_floating_point():
+        raise TypeError(f"outputs must be a floating tensor, got {outputs.dtype}")
+    if outputs.shape != targets.shape:
+        raise ValueError(f"outputs and targets must have the same shape, got {tuple(outputs.shape)} and "
+                         f"{tuple(targets.shape)} (no broadcasting: squeeze or reshape explicitly)")
+    targets = targets.to(outputs.dtype)
+    if validate:
+        for name, t in (("outputs", outputs.detach()), ("targets", targets)):
+            bad = ~torch.isfinite(t)
+            if bool(bad.any()):
+                i = int(bad.flatten().nonzero()[0])
+                raise ValueError(f"{name} must be finite, got {t.flatten()[i].item()} at flat index {i}")
+    return F.mse_loss(outputs, targets, reduction=reduction)
+
+
+def default_loss(task_type: str) -> Callable[..., Tensor]:
+    """The loss of a task type: :func:`bce_with_logits` for ``"binary"``, :func:`squared_error` for
+    ``"regression"``. :func:`rankcourse.training.fit` and :func:`rankcourse.replicas.train_replicas`
+    use it when no loss is given."""
+    try:
+        return {"binary": bce_with_logits, "regression": squared_error}[task_type]
+    except KeyError:
+        raise ValueError(f"no default loss for task type {task_type!r}; expected 'binary' or 'regression'") from None
 
 
 def weighted_bce_with_logits(logits: Tensor, labels: Tensor, w1: float = 1.0, w0: float = 1.0,

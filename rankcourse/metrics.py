@@ -18,11 +18,11 @@ import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
 from .data.tabular import TabularData
-from .schema import FeatureSchema
+from .inference import predictions_in_label_units
 
 __all__ = [
     "evaluate",
-    "bayes_metrics",
+    "truth_metrics",
     "reliability_curve",
     "expected_calibration_error",
     "auc",
@@ -132,100 +132,11 @@ def expected_calibration_error(y: Any, p: Any, n_bins: int = 10, strategy: str =
     return float(np.sum(w * np.abs(curve["observed_rate"].to_numpy() - curve["mean_pred"].to_numpy())))
 
 
-# --------------------------------------------------------------------------- models on data
-def describe_schema_difference(model_schema: FeatureSchema, data_schema: FeatureSchema) -> str:
-    """A readable account of how two schemas differ ("" if they are equal)."""
-    if model_schema == data_schema:
-        return ""
-    parts = []
-    if model_schema.dense != data_schema.dense:
-        parts.append(f"dense fields: model {list(model_schema.dense)} vs data {list(data_schema.dense)}")
-    m = {f.name: f.vocab_size for f in model_schema.sparse}
-    d = {f.name: f.vocab_size for f in data_schema.sparse}
-    only_m, only_d = [k for k in m if k not in d], [k for k in d if k not in m]
-    if only_m:
-        parts.append(f"categorical fields only in the model: {only_m}")
-    if only_d:
-        parts.append(f"categorical fields only in the data: {only_d}")
-    sizes = [f"{k!r} (model {m[k]}, data {d[k]})" for k in m if k in d and m[k] != d[k]]
-    if sizes:
-        parts.append("vocabulary sizes differ for " + ", ".join(sizes))
-    if not parts:
-        parts.append(
-            f"categorical field order: model {list(m)} vs data {list(d)}"
-        )
-    return "; ".join(parts)
-
-
-def check_model_matches_data(model: torch.nn.Module, data: TabularData, what: str = "data") -> None:
-    """Raise a ``ValueError`` if ``model``'s schema or number of task heads does not fit ``data``."""
-    if not isinstance(data, TabularData):
-        raise TypeError(f"{what} must be a TabularData, got {type(data).__name__}")
-    schema = getattr(model, "schema", None)
-    if isinstance(schema, FeatureSchema) and schema != data.schema:
-        raise ValueError(
-            f"the model's schema does not match the {what}'s schema: "
-            + describe_schema_difference(schema, data.schema)
-        )
-    n_tasks = getattr(model, "n_tasks", None)
-    if n_tasks is not None and int(n_tasks) != data.n_tasks:
-        raise ValueError(
-            f"model has {n_tasks} task head(s) but {what} has {data.n_tasks} label column(s) "
-            f"{list(data.task_names)}; pick tasks with data.task(name) or build the model with n_tasks={data.n_tasks}"
-        )
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """The device of a model's first parameter (or buffer); CPU for a model with neither."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
-def forward_batched(
-    model: torch.nn.Module, dense: torch.Tensor, sparse: torch.Tensor, batch_size: int = 8192
-) -> torch.Tensor:
-    """The model's outputs (logits) on every row, computed in batches under ``no_grad`` in eval mode.
-
-    Batches are moved to the model's device, whatever device the inputs are on; the result is one
-    float32 CPU tensor, ``(n,)`` or ``(n, n_tasks)`` like the model's output. The model's
-    train/eval mode is restored afterwards.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    n = dense.shape[0]
-    if n == 0:
-        raise ValueError("cannot predict on empty data (0 rows)")
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    outs = []
-    try:
-        with torch.no_grad():
-            for start in range(0, n, batch_size):
-                d = dense[start:start + batch_size].to(device, non_blocking=True)
-                s = sparse[start:start + batch_size].to(device, non_blocking=True)
-                outs.append(model(d, s).float())
-    finally:
-        model.train(was_training)
-    # One transfer at the end instead of one host sync per batch.
-    return torch.cat(outs).cpu()
-
-
 def _predictions(model_or_probs: Any, data: TabularData, batch_size: int) -> np.ndarray:
     """``(n, n_tasks)`` predictions in label units: probabilities for binary tasks, values for regression."""
     n = len(data)
     if isinstance(model_or_probs, torch.nn.Module):
-        check_model_matches_data(model_or_probs, data)
-        out = forward_batched(model_or_probs, data.dense, data.sparse, batch_size)
-        out = out.reshape(n, -1)
-        if out.shape[1] != data.n_tasks:
-            raise ValueError(f"model returned {out.shape[1]} output column(s) but data has {data.n_tasks} task(s)")
-        binary = torch.tensor([t == "binary" for t in data.task_types])
-        out = torch.where(binary, torch.sigmoid(out), out)
-        return out.double().numpy()
+        return predictions_in_label_units(model_or_probs, data, batch_size).double().numpy()
     pred = _to_numpy(model_or_probs, "predictions")
     if pred.ndim == 1:
         pred = pred[:, None]
@@ -291,10 +202,12 @@ def evaluate(model_or_probs: Any, data: TabularData, *, batch_size: int = 8192, 
     return frame
 
 
-def bayes_metrics(data: TabularData, *, n_bins: int = 10) -> pd.DataFrame:
+def truth_metrics(data: TabularData, *, n_bins: int = 10) -> pd.DataFrame:
     """The metrics of the true probabilities (noise-free targets for regression) on ``data``.
 
-    The best any model can do on this sample: ``evaluate(data.true_prob, data)``.
+    The best any model can do on this sample: ``evaluate(data.true_prob, data)``, one row per task
+    (the ``bayes_*`` columns of :func:`evaluate` as a table of their own). Not to be confused with
+    ``SyntheticDataset.bayes_metrics(split)``, the same figures of one split as a dict.
     """
     if not isinstance(data, TabularData):
         raise TypeError(f"data must be a TabularData, got {type(data).__name__}")

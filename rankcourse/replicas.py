@@ -39,7 +39,9 @@ from tqdm.auto import tqdm
 
 from .data.tabular import TabularData
 from .layers.experts import ParallelMLP
+from .losses import default_loss
 from .models.multitask import MMoE, OMoE, SharedBottom
+from .training import check_learning_rate, check_positive_int, make_adam, resolve_device
 
 __all__ = ["StackedMultiTask", "train_replicas", "batch_indices"]
 
@@ -54,6 +56,8 @@ def _parallel_layers(mlp: ParallelMLP, where: str) -> list[tuple[Tensor, Tensor]
     _check_relu(mlp.activation, where)
     if not isinstance(mlp.dropout, nn.Identity):
         raise ValueError(f"{where}: dropout cannot be stacked (train the copies without it)")
+    if mlp.norms is not None:
+        raise ValueError(f"{where}: batch normalisation cannot be stacked (train the copies without it)")
     return [(w.detach(), b.detach()) for w, b in zip(mlp.weights, mlp.biases)]
 
 
@@ -290,17 +294,12 @@ def _stack_split(splits: Sequence[TabularData], what: str, n_tasks: int,
     return x, y, which, first.task_names, first.task_types
 
 
-def _task_losses(out: Tensor, y: Tensor, binary: Tensor | None) -> Tensor:
-    """Per copy and task mean loss ``(C, T)``: MSE for regression tasks, BCE-with-logits for binary ones.
-
-    ``binary`` is a ``(T,)`` bool mask of the binary tasks, or ``None`` when there are none (decided once
-    on the host, so that a step never waits for the device to answer).
-    """
-    mse = (out - y).pow(2).mean(1)
-    if binary is None:
-        return mse
-    bce = F.binary_cross_entropy_with_logits(out, y, reduction="none").mean(1)
-    return torch.where(binary, bce, mse)
+def _task_losses(out: Tensor, y: Tensor, loss_fns: Sequence) -> Tensor:
+    """Per copy and task mean loss ``(C, T)`` from ``out, y (C, B, T)``: each task's default loss
+    (:func:`rankcourse.losses.default_loss`, as in :func:`rankcourse.training.fit`), unchecked (the
+    data was validated once)."""
+    return torch.stack([fn(out[..., k], y[..., k], reduction="none", validate=False).mean(1)
+                        for k, fn in enumerate(loss_fns)], dim=1)
 
 
 def train_replicas(
@@ -331,7 +330,9 @@ def train_replicas(
         train: one training split per copy, all with the same number of rows.
         valid: optional validation splits, one per copy, scored every ``eval_every`` steps and at the end.
         steps: optimiser steps.
-        batch_size: rows per step.
+        batch_size: rows per step. Unlike :func:`~rankcourse.training.fit`, every step has exactly
+            ``batch_size`` rows and the remainder of an epoch is left out (see :func:`batch_indices`):
+            all copies' batches are cut from one stacked index tensor of a fixed shape.
         lr: Adam's learning rate (its peak with ``lr_schedule="cosine"``).
         lr_schedule: ``"constant"`` or ``"cosine"`` (decays to 0 at ``steps``: :math:`\eta_t =
             \eta\,\tfrac12(1 + \cos(\pi t / \text{steps}))`).
@@ -356,24 +357,23 @@ def train_replicas(
         valid = list(valid)
         if len(valid) != len(models):
             raise ValueError(f"got {len(models)} models but {len(valid)} validation splits")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    check_positive_int(steps, "steps")
+    check_learning_rate(lr)
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-    if eval_every is not None and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
-        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_positive_int(eval_every, "eval_every", allow_none=True)
+    device = resolve_device(device)
 
     stacked = StackedMultiTask(models).to(device)
     dtype = stacked.first_w.dtype
     x, y, which, task_names, task_types = _stack_split(train, "train", stacked.n_tasks, stacked.in_dim)
     x, y = x.to(device, dtype), y.to(device, dtype)
-    binary = (torch.tensor([t == "binary" for t in task_types], device=device)
-              if "binary" in task_types else None)
+    loss_fns = [default_loss(t) for t in task_types]
     if valid is not None:
-        vx, vy, vwhich, *_ = _stack_split(valid, "valid", stacked.n_tasks, stacked.in_dim)
+        vx, vy, vwhich, _, valid_types = _stack_split(valid, "valid", stacked.n_tasks, stacked.in_dim)
+        if valid_types != task_types:
+            raise ValueError(f"valid has task types {valid_types} but train has {task_types}: "
+                             "each task is scored with its training loss")
         vx, vy, vwhich = vx.to(device, dtype), vy.to(device, dtype), vwhich.to(device)
     n_rows = x.shape[1]
     batch_indices(n_rows, batch_size, 1)  # checks batch_size against the rows
@@ -396,11 +396,7 @@ def train_replicas(
         perms = [torch.randperm(n_rows, generator=g)[: per_epoch * batch_size] for g in gens]
         return (torch.stack(perms).view(-1, per_epoch, batch_size) + offsets).to(device)
 
-    params = list(stacked.parameters())
-    try:
-        opt = torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        opt = torch.optim.Adam(params, lr=lr)
+    opt = make_adam(stacked.parameters(), lr=lr)
 
     rows: list[dict] = []
     acc = torch.zeros(stacked.n_copies, stacked.n_tasks, device=device, dtype=dtype)
@@ -412,7 +408,7 @@ def train_replicas(
         va = None
         if valid is not None:
             with torch.no_grad():
-                va = torch.stack([_task_losses(stacked(vx[vwhich, lo:lo + 4096]), vy[vwhich, lo:lo + 4096], binary)
+                va = torch.stack([_task_losses(stacked(vx[vwhich, lo:lo + 4096]), vy[vwhich, lo:lo + 4096], loss_fns)
                                   * min(4096, vx.shape[1] - lo) for lo in range(0, vx.shape[1], 4096)]).sum(0)
                 va = (va / vx.shape[1]).cpu().numpy()
         for c in range(stacked.n_copies):
@@ -438,7 +434,7 @@ def train_replicas(
             idx = order[:, step % per_epoch].reshape(-1)
             xb = x_flat.index_select(0, idx).view(stacked.n_copies, batch_size, -1)
             yb = y_flat.index_select(0, idx).view(stacked.n_copies, batch_size, -1)
-            losses = _task_losses(stacked(xb), yb, binary)   # (C, T)
+            losses = _task_losses(stacked(xb), yb, loss_fns)   # (C, T)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()   # copies share no weights: each gets its own gradient
             opt.step()

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-export MPLBACKEND=Agg
+# No MPLBACKEND=Agg here: under Agg, plt.show() in a notebook draws nothing and the built book would
+# have no figures (tests/conftest.py sets Agg for pytest's own process only).
+unset MPLBACKEND
 # Clean builds only: a rebuild over an old _build hides warnings of unchanged files.
 bash scripts/build_book.sh
 bash scripts/build_book.sh --instructor --reuse-execution

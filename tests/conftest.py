@@ -48,10 +48,6 @@ class TinyCTR(nn.Module):
         z = self.dense(self.drop(dense)) + self.ids(sparse + self.offsets).sum(1)
         return z[:, 0] if self.n_tasks == 1 else z
 
-    def predict_proba(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.sigmoid(self(dense, sparse))
-
 
 def make_toy(n: int = 2000, n_tasks: int = 1, seed: int = 0, flip: bool = False,
              task_types: tuple[str, ...] | None = None) -> TabularData:

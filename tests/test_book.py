@@ -323,3 +323,34 @@ def test_chapter_page_typesets_maths_in_a_browser(page):
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     result = shot.check_page(chromium, STUDENT, page)
     assert not result.problems(min_math=1), "\n".join(result.problems(min_math=1))
+
+
+# --------------------------------------------------------------------------- figures on the built pages
+def _figure_cells_outside_solutions(nb: Path) -> int:
+    """Code cells that call ``plt.show()`` outside the gated solutions (hidden in the student edition)."""
+    count, in_solution = 0, False
+    for cell in _load_notebook(nb)["cells"]:
+        source = _cell_source(cell)
+        if cell["cell_type"] == "markdown":
+            if "solution-start" in source:
+                in_solution = True
+            if "solution-end" in source:
+                in_solution = False
+        elif not in_solution and "plt.show()" in source:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_page_carries_a_figure_for_every_cell_that_draws(nb):
+    """A build under a non-drawing Matplotlib backend (Agg) executes the chapters without a single
+    figure; the tested book must be the book users get."""
+    _need_build(STUDENT, "student")
+    page = STUDENT / "notebooks" / f"{nb.stem}.html"
+    assert page.is_file(), f"{page} was not built"
+    figures = [src for src in _collect(page).loads if "_images/" in src]
+    drawing = _figure_cells_outside_solutions(nb)
+    assert len(figures) >= drawing, (
+        f"{page.name}: {len(figures)} figure(s) for {drawing} cell(s) that call plt.show() "
+        "(was the book built with MPLBACKEND=Agg?)"
+    )

@@ -305,3 +305,48 @@ def test_wide_gradient_wrt_its_weights_is_residual_times_phi():
     torch.testing.assert_close(wide.bias.grad, r.sum())
     untouched = phi.sum(0) == 0
     assert untouched.any() and (wide.weight.grad[untouched] == 0).all()  # inactive features get no gradient
+
+
+# --------------------------------------------------------------------------- second pass: mixture and batch norm
+def _cross_mix_per_expert(layer, x0):
+    """The per-expert form of Wang et al. (2021), eq. 3-4: each expert's (B, d) output, then the gated sum."""
+    g, x = layer.activation, x0
+    for l in range(layer.n_layers):
+        v = g(torch.einsum("bd,edr->ber", x, layer.V[l]))
+        v = g(torch.einsum("bet,est->bes", v, layer.C[l]))
+        u = torch.einsum("bes,eds->bed", v, layer.U[l])
+        experts = x0.unsqueeze(1) * (u + layer.bias[l])
+        x = torch.einsum("be,bed->bd", layer.gates(x, l), experts) + x
+    return x
+
+
+@pytest.mark.parametrize("activation", ["tanh", "identity"])
+def test_cross_mix_with_two_products_equals_the_per_expert_form(activation):
+    from rankcourse.layers import CrossNetMix
+
+    torch.manual_seed(0)
+    layer = CrossNetMix(12, n_layers=3, rank=4, n_experts=3, activation=activation).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+        layer.gate_bias.normal_()
+    x0 = torch.randn(7, 12, dtype=torch.float64, requires_grad=True)
+    fast, slow = layer(x0), _cross_mix_per_expert(layer, x0)
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(fast.square().sum(), [x0, layer.U, layer.C, layer.gate_weight])
+    ref = torch.autograd.grad(slow.square().sum(), [x0, layer.U, layer.C, layer.gate_weight])
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_parallel_mlp_batch_norm_normalises_each_copy_like_its_own_mlp():
+    from rankcourse.layers import ParallelMLP
+
+    torch.manual_seed(0)
+    par = ParallelMLP(3, 5, (4,), out_dim=2, batch_norm=True).double().train()
+    x = torch.randn(9, 5, dtype=torch.float64)
+    out = par(x)
+    for c in range(3):
+        bn = torch.nn.BatchNorm1d(4).double().train()
+        h = torch.relu(bn(x @ par.weights[0][c] + par.biases[0][c]))
+        torch.testing.assert_close(out[:, c], h @ par.weights[1][c] + par.biases[1][c])
+    assert ParallelMLP(3, 5, (4,)).norms is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -112,7 +114,7 @@ def test_evaluate_probabilities_matches_sklearn_and_reports_bayes(toy):
     assert row["bayes_auc"] > row["auc"]
     assert {"type", "n", "ece", "bayes_logloss"} <= set(table.columns)
     assert "mse" not in table.columns
-    bayes = metrics.bayes_metrics(data)
+    bayes = metrics.truth_metrics(data)
     assert bayes.loc["click", "auc"] == pytest.approx(row["bayes_auc"])
     assert "bayes_auc" not in bayes.columns
 
@@ -150,10 +152,9 @@ def test_evaluate_rejects_bad_predictions_naming_the_task(toy, tiny_model):
         metrics.evaluate(tiny_model(data.schema), data)
     with pytest.raises(TypeError, match="TabularData"):
         metrics.evaluate(bad, (data.dense, data.sparse))
-    no_truth = toy(100)
-    no_truth.true_prob = None
+    no_truth = dataclasses.replace(toy(100), true_prob=None)
     with pytest.raises(ValueError, match="no true_prob"):
-        metrics.bayes_metrics(no_truth)
+        metrics.truth_metrics(no_truth)
     assert "bayes_auc" not in metrics.evaluate(np.full(100, 0.5), no_truth).columns
 
 

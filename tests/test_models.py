@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rankcourse.inference import model_device, predict_proba
 from rankcourse.layers import CrossNetMix, CrossNetV2, FieldEmbedding, WideLinear
 from rankcourse.models import (
     DCN,
@@ -80,8 +81,8 @@ def test_predict_proba_is_sigmoid_of_logits_without_grad_and_keeps_the_mode(name
     torch.manual_seed(0)
     model = ALL[name](SCHEMA).train()
     dense, sparse = _batch(SCHEMA, 6)
-    p = model.predict_proba(dense, sparse)
-    assert not p.requires_grad and model.training
+    p = torch.from_numpy(predict_proba(model, (dense, sparse)))
+    assert model.training
     assert ((p > 0) & (p < 1)).all()
     torch.testing.assert_close(p, torch.sigmoid(model.eval()(dense, sparse)).detach())
 
@@ -305,7 +306,8 @@ def test_models_run_forward_backward_and_predict_on_cuda(name):
     out = model(dense, sparse)
     assert out.device.type == "cuda"
     out.sum().backward()
-    assert model.predict_proba(dense, sparse).device.type == "cuda"
+    assert model_device(model).type == "cuda"
+    assert predict_proba(model, (dense, sparse)).shape[0] == 8
     bad = sparse.clone()
     bad[0, 0] = 40
     with pytest.raises(ValueError, match="'C1'"):
@@ -338,3 +340,54 @@ def test_fit_skips_per_batch_value_checks_but_restores_them(monkeypatch):
     bad[0, 1] = 7
     with pytest.raises(ValueError, match="'C2' has id 7"):
         model(data.dense[:2], bad)
+
+
+# --------------------------------------------------------------------------- batch normalisation option
+WITH_MLP = [n for n in ALL if n not in ("LogisticRegression", "FactorizationMachine")]
+
+
+def _norm_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+def _hidden_layer_count(model: torch.nn.Module) -> int:
+    """Hidden layers of every MLP in the model (plain MLPs and the experts/towers of ParallelMLPs)."""
+    from rankcourse.layers import MLP, ParallelMLP
+
+    return sum(len(m.hidden) if isinstance(m, MLP) else m.n_hidden
+               for m in model.modules() if isinstance(m, (MLP, ParallelMLP)))
+
+
+@pytest.mark.parametrize("name", WITH_MLP)
+def test_batch_norm_option_normalises_every_hidden_layer_and_is_off_by_default(name):
+    torch.manual_seed(0)
+    plain = ALL[name](SCHEMA)
+    assert _norm_layers(plain) == []
+    model = _with_batch_norm(name)
+    assert len(_norm_layers(model)) == _hidden_layer_count(model) > 0
+    dense, sparse = _batch(SCHEMA, 16)
+    out = model.train()(dense, sparse)
+    out.sum().backward()
+    model.eval()
+    one = model(dense[:1], sparse[:1])  # eval mode uses the running statistics: one row is fine
+    assert torch.isfinite(one).all()
+
+
+def _with_batch_norm(name: str) -> torch.nn.Module:
+    from rankcourse.models import DCN, DCNv2, DeepFM, MMoE, OMoE, SharedBottom, WideDeep, XDeepFM
+
+    builders = {
+        "WideDeep": lambda s: WideDeep(s, embed_dim=4, hidden=(16, 8), batch_norm=True),
+        "DeepFM": lambda s: DeepFM(s, embed_dim=4, hidden=(16, 8), batch_norm=True),
+        "DeepFM-separate": lambda s: DeepFM(s, embed_dim=4, hidden=(16,), separate_embeddings=True, batch_norm=True),
+        "DCN": lambda s: DCN(s, embed_dim=4, n_cross=2, hidden=(16,), batch_norm=True),
+        "DCNv2-stacked": lambda s: DCNv2(s, embed_dim=4, n_cross=2, hidden=(16,), batch_norm=True),
+        "DCNv2-parallel-lowrank": lambda s: DCNv2(s, embed_dim=4, n_cross=2, hidden=(16,), structure="parallel",
+                                                  low_rank=3, batch_norm=True),
+        "XDeepFM": lambda s: XDeepFM(s, embed_dim=4, cin_layers=(4, 4), hidden=(16,), batch_norm=True),
+        "SharedBottom": lambda s: SharedBottom(s, n_tasks=2, bottom=(16,), tower=(8,), embed_dim=4, batch_norm=True),
+        "OMoE": lambda s: OMoE(s, n_tasks=2, n_experts=3, expert=(16, 8), tower=(8,), embed_dim=4, batch_norm=True),
+        "MMoE": lambda s: MMoE(s, n_tasks=2, n_experts=3, expert=(16,), tower=(8, 4), embed_dim=4, batch_norm=True),
+    }
+    torch.manual_seed(0)
+    return builders[name](SCHEMA)

@@ -23,6 +23,7 @@ def quiet_fit(model, train, valid=None, **kw):
 
 
 # --------------------------------------------------------------------------- learning and history
+@pytest.mark.slow
 def test_fit_learns_planted_signal_close_to_bayes(toy, tiny_model):
     train, valid = toy(4000, seed=0), toy(2000, seed=1)
     model = tiny_model(train.schema)
@@ -58,11 +59,27 @@ def test_training_without_validation_logs_train_loss_only(toy, tiny_model):
     assert len(history) == 2
 
 
+def _left_on_device_in_eval_mode(model, data, device):
+    assert all(p.device.type == device for p in model.parameters())
+    assert not model.training
+    with torch.no_grad():  # dropout is off: two passes agree
+        dense, sparse = data.dense.to(device), data.sparse.to(device)
+        torch.testing.assert_close(model(dense, sparse), model(dense, sparse), rtol=0, atol=0)
+
+
 def test_model_is_left_on_device_in_eval_mode(toy, tiny_model):
     train = toy(300)
-    model = tiny_model(train.schema, dropout=0.3)
-    quiet_fit(model, train)
-    assert not model.training
+    model = tiny_model(train.schema, dropout=0.3).train()
+    quiet_fit(model, train, device=torch.device("cpu"))
+    _left_on_device_in_eval_mode(model, train, "cpu")
+
+
+@pytest.mark.cuda
+def test_model_is_left_on_the_gpu_in_eval_mode(toy, tiny_model):
+    train = toy(300)
+    model = tiny_model(train.schema, dropout=0.3).train()
+    quiet_fit(model, train, device="cuda")
+    _left_on_device_in_eval_mode(model, train, "cuda")
 
 
 # --------------------------------------------------------------------------- batching and seeding
@@ -222,7 +239,8 @@ def test_weighting_module_parameters_are_trained(toy, tiny_model):
 
 
 def test_uncertainty_weighting_from_the_package_trains(toy, tiny_model):
-    tw = pytest.importorskip("rankcourse.task_weighting")
+    from rankcourse import task_weighting as tw
+
     train = toy(600, n_tasks=2)
     weighting = tw.UncertaintyWeighting(2)
     before = [p.detach().clone() for p in weighting.parameters()]
@@ -307,10 +325,8 @@ def test_task_count_and_schema_mismatch_are_explained(toy, tiny_model):
 def test_empty_and_wrongly_typed_data_are_rejected(toy, tiny_model):
     train = toy(100)
     model = tiny_model(train.schema)
-    empty = toy(100)
-    empty.dense, empty.sparse, empty.labels, empty.true_prob = (t[:0] for t in (train.dense, train.sparse, train.labels, train.true_prob))
-    with pytest.raises(ValueError, match="train is empty"):
-        quiet_fit(model, empty)
+    with pytest.raises(ValueError, match="empty"):  # an empty TabularData cannot be built
+        dataclasses.replace(train, **{k: getattr(train, k)[:0] for k in ("dense", "sparse", "labels", "true_prob")})
     with pytest.raises(TypeError, match="train must be a TabularData"):
         quiet_fit(model, (train.dense, train.sparse))
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
@@ -429,8 +445,10 @@ def test_seed_everything_repeats_every_generator():
         runtime.seed_everything(1.5)
 
 
-def test_default_device_matches_cuda_availability():
-    assert runtime.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+@pytest.mark.parametrize("has_cuda, expected", [(True, "cuda"), (False, "cpu")])
+def test_default_device_is_cuda_exactly_when_cuda_is_available(monkeypatch, has_cuda, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: has_cuda)
+    assert runtime.default_device() == torch.device(expected)
 
 
 def test_make_adam_keeps_parameter_groups_given_as_generators():

@@ -66,6 +66,7 @@ import numpy as np
 import torch
 
 from ..schema import FeatureSchema, SparseField
+from ._shared import check_int, check_scale, check_split, sigmoid, solve_intercept, split_rows
 from .tabular import TabularData
 
 __all__ = [
@@ -301,7 +302,7 @@ class CTRTruth:
 
     def prob(self, dense: Any, sparse: Any) -> np.ndarray:
         """The true click probability :math:`\\sigma(z(x))`, float64 ``(n,)``."""
-        return _sigmoid(self.logit(dense, sparse))
+        return sigmoid(self.logit(dense, sparse))
 
     # ------------------------------------------------------------------ reading
     def decode(self, field_name: str, ids: Any) -> list[str]:
@@ -336,11 +337,6 @@ class CTRTruth:
         lines.append(f"third-order triples: {[' * '.join(t) for t in self.third_order_fields]}")
         lines.append(f"noise fields (no effect): {list(self.noise_fields) + list(self.noise_dense)}")
         return "\n".join(lines)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp(-z) = inf for z < -709 gives the right limit 0
-        return 1.0 / (1.0 + np.exp(-z))
 
 
 # ----------------------------------------------------------------------------- the dataset
@@ -453,32 +449,6 @@ class SyntheticDataset:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _check_scale(name: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 (0 switches the part off), got {value!r}")
-    return v
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_split(split: Sequence[float]) -> tuple[float, float, float]:
-    try:
-        fr = tuple(float(f) for f in split)
-    except (TypeError, ValueError):
-        raise TypeError(f"split must be three fractions (train, valid, test), got {split!r}") from None
-    if len(fr) != 3 or any(not (f > 0) for f in fr) or abs(sum(fr) - 1) > 1e-9:
-        raise ValueError(f"split must be three positive fractions (train, valid, test) summing to 1, got {split!r}")
-    return fr  # type: ignore[return-value]
-
-
 def _zipf_probs(vocab: int, exponent: float) -> np.ndarray:
     p = np.arange(1, vocab + 1, dtype=np.float64) ** (-exponent)
     return p / p.sum()
@@ -528,29 +498,6 @@ def _value_id(field_name: str, value: str | int, value_names: Mapping[str, Seque
         return names.index(value)
     raise ValueError(f"field {field_name!r} has no value {value!r}; its values are {names[:20]}"
                      + (" ..." if len(names) > 20 else ""))
-
-
-def _solve_intercept(z: np.ndarray, rate: float) -> float:
-    """The b with mean(sigmoid(b + z)) == rate, by bisection with Newton steps inside the bracket.
-
-    The mean is increasing in b, so the bracket always holds the root; a Newton step is taken when
-    it lands inside the bracket (it usually does, and then ~6 evaluations suffice), else we bisect.
-    """
-    lo, hi = -40.0 - float(z.max()), 40.0 - float(z.min())
-    b = math.log(rate / (1 - rate)) - float(z.mean())
-    for _ in range(200):
-        p = _sigmoid(b + z)
-        gap = float(p.mean()) - rate
-        if gap < 0:
-            lo = b
-        else:
-            hi = b
-        if abs(gap) < 1e-12 * rate or hi - lo < 1e-12:
-            return b
-        slope = float((p * (1 - p)).mean())
-        step = b - gap / slope if slope > 0 else lo - 1.0
-        b = step if lo < step < hi else 0.5 * (lo + hi)
-    return b
 
 
 def _choose(rng: np.random.Generator, pool: Sequence[str], k: int) -> tuple[str, ...]:
@@ -650,29 +597,88 @@ def make_ctr_data(
         split: fractions ``(train, valid, test)``; rows are i.i.d., so the splits are consecutive blocks.
     """
     # ---------------------------------------------------------------- validate simple arguments
-    n_samples = _check_int("n_samples", n_samples, 3)
+    n_samples = check_int("n_samples", n_samples, 3)
     if preset not in _PRESETS:
         raise ValueError(f"preset must be one of {_PRESETS}, got {preset!r}")
-    seed = _check_int("seed", seed, 0)
-    fractions = _check_split(split)
+    seed = check_int("seed", seed, 0)
+    fractions = check_split(split)
     try:
         rate = float(positive_rate)
     except (TypeError, ValueError):
         raise TypeError(f"positive_rate must be a number, got {positive_rate!r}") from None
     if not 0.0 < rate < 1.0:
         raise ValueError(f"positive_rate must lie strictly between 0 and 1, got {positive_rate!r}")
-    scales = {"main": _check_scale("main_effects", main_effects), "dense": _check_scale("dense_effects", dense_effects),
-              "crosses": _check_scale("crosses", crosses), "pairwise": _check_scale("pairwise", pairwise),
-              "dense_x_cat": _check_scale("dense_x_cat", dense_x_cat),
-              "third_order": _check_scale("third_order", third_order)}
-    pairwise_rank = _check_int("pairwise_rank", pairwise_rank, 1)
-    third_order_rank = _check_int("third_order_rank", third_order_rank, 1)
-    min_cross_frequency = _check_scale("min_cross_frequency", min_cross_frequency)
+    scales = {"main": check_scale("main_effects", main_effects), "dense": check_scale("dense_effects", dense_effects),
+              "crosses": check_scale("crosses", crosses), "pairwise": check_scale("pairwise", pairwise),
+              "dense_x_cat": check_scale("dense_x_cat", dense_x_cat),
+              "third_order": check_scale("third_order", third_order)}
+    pairwise_rank = check_int("pairwise_rank", pairwise_rank, 1)
+    third_order_rank = check_int("third_order_rank", third_order_rank, 1)
+    min_cross_frequency = check_scale("min_cross_frequency", min_cross_frequency)
     seqs = dict(zip(_STREAMS, np.random.SeedSequence(seed).spawn(len(_STREAMS))))
     streams = {k: np.random.default_rng(v) for k, v in seqs.items()}
 
-    # ---------------------------------------------------------------- the fields
     teach = _TEACHING if preset == "teaching" else None
+    fields = _make_fields(teach, n_dense, vocab_sizes, field_names, dense_names, value_names, zipf_exponent)
+    specs = dict(noise_fields=noise_fields, informative_dense=informative_dense, pairwise_fields=pairwise_fields,
+                 dense_x_cat_pairs=dense_x_cat_pairs, third_order_fields=third_order_fields, cross_pairs=cross_pairs)
+    if teach is not None:  # the preset's roles, unless given
+        specs = {k: teach[k] if v is None else v for k, v in specs.items()}
+    roles = _draw_roles(fields, specs, streams, scales["crosses"], min_cross_frequency)
+    truth = _make_truth(fields, roles, scales, pairwise_rank, third_order_rank, streams)
+    dense, sparse, labels, p = _draw_rows(truth, fields, n_samples, rate, seqs["features"], streams["labels"])
+    params = dict(n_samples=n_samples, preset=preset, positive_rate=rate, seed=seed, split=fractions,
+                  pairwise_rank=pairwise_rank, third_order_rank=third_order_rank, **{f"scale_{k}": v for k, v in scales.items()})
+    return _make_splits(schema=fields.schema, dense=dense, sparse=sparse, labels=labels[:, None],
+                        true_prob=p.astype(np.float32)[:, None], task_names=("click",), task_types=("binary",),
+                        fractions=fractions, truth=truth, params=params)
+
+
+# ----------------------------------------------------------------------------- the generator's steps
+@dataclass
+class _Fields:
+    """Step 1: the fields, their value frequencies and the dense count distributions."""
+
+    schema: FeatureSchema
+    names: list[str]
+    dnames: list[str]
+    vocab_of: dict[str, int]
+    probs: dict[str, np.ndarray]
+    vnames: dict[str, tuple[str, ...]]
+    dmeans: np.ndarray
+    ddisp: np.ndarray
+    dense_pmfs: list[np.ndarray]
+    moments: np.ndarray
+
+    def label(self, f: str, i: int) -> str:
+        return self.vnames[f][i] if f in self.vnames else str(i)
+
+
+@dataclass
+class _Roles:
+    """Step 2: which fields play which part in the logit."""
+
+    noise: tuple[str, ...]
+    active: list[str]
+    eligible: list[str]
+    inf_dense: tuple[str, ...]
+    noise_dense: tuple[str, ...]
+    pw: tuple[str, ...]
+    dxc_pairs: tuple[tuple[str, str], ...]
+    third_triples: tuple[tuple[str, ...], ...]
+    planted: list[PlantedCross]
+
+    def check_active(self, role: str, used: Sequence[str]) -> None:
+        for u in used:
+            if u in self.noise or u in self.noise_dense:
+                raise ValueError(f"{role}: field {u!r} is a noise field; noise fields must have no effect")
+
+
+def _make_fields(teach: dict | None, n_dense: int | None, vocab_sizes: Sequence[int] | None,
+                 field_names: Sequence[str] | None, dense_names: Sequence[str] | None,
+                 value_names: Mapping[str, Sequence[str]] | None,
+                 zipf_exponent: float | Sequence[float] | None) -> _Fields:
+    """Names, vocabularies, Zipf frequencies and dense count distributions (no randomness)."""
     if teach is not None:
         fields = teach["fields"]
         vocab = list(vocab_sizes) if vocab_sizes is not None else [f[1] for f in fields]
@@ -685,8 +691,8 @@ def make_ctr_data(
         names = list(field_names) if field_names is not None else [f"C{i + 1}" for i in range(len(vocab))]
         expo = zipf_exponent if zipf_exponent is not None else 1.1
         nd = 13 if n_dense is None else n_dense
-        dnames = list(dense_names) if dense_names is not None else [f"I{i + 1}" for i in range(_check_int("n_dense", nd, 0))]
-    if n_dense is not None and len(dnames) != _check_int("n_dense", n_dense, 0):
+        dnames = list(dense_names) if dense_names is not None else [f"I{i + 1}" for i in range(check_int("n_dense", nd, 0))]
+    if n_dense is not None and len(dnames) != check_int("n_dense", n_dense, 0):
         raise ValueError(f"n_dense={n_dense} but dense_names has {len(dnames)} names: {dnames}")
     if len(names) != len(vocab):
         raise ValueError(f"field_names has {len(names)} names but vocab_sizes has {len(vocab)} sizes")
@@ -715,9 +721,6 @@ def make_ctr_data(
             vnames[k] = vals
     vnames = {k: tuple(v) for k, v in vnames.items()}
 
-    def label(f: str, i: int) -> str:
-        return vnames[f][i] if f in vnames else str(i)
-
     vocab_of = dict(zip(names, vocab))
     probs = {n_: _zipf_probs(v, e) for n_, v, e in zip(names, vocab, expos)}
 
@@ -729,32 +732,42 @@ def make_ctr_data(
         ddisp = np.array([(0.5, 1.0, 2.0)[j % 3] for j in range(nd)])
     dense_pmfs = [_negbin_pmf(float(m), float(r)) for m, r in zip(dmeans, ddisp)]
     moments = np.array([_log1p_moments(pmf) for pmf in dense_pmfs]).reshape(nd, 2)
+    return _Fields(schema, names, dnames, vocab_of, probs, vnames, dmeans, ddisp, dense_pmfs, moments)
 
-    # ---------------------------------------------------------------- roles
-    dflt = (lambda key: teach[key]) if teach is not None else (lambda key: None)  # noqa: E731
-    noise = _resolve_names("noise_fields", dflt("noise_fields") if noise_fields is None else noise_fields,
+
+def _draw_roles(fields: _Fields, specs: dict[str, Any], streams: Mapping[str, np.random.Generator],
+                cross_scale: float, min_cross_frequency: float) -> _Roles:
+    """Noise fields, informative dense fields, FM fields, then the interaction roles."""
+    names, dnames, vocab_of = fields.names, fields.dnames, fields.vocab_of
+    nd = len(dnames)
+    noise = _resolve_names("noise_fields", specs["noise_fields"],
                            names, len(names) // 6, streams["noise_fields"], names)
     active = [n_ for n_ in names if n_ not in noise]
     eligible = [n_ for n_ in active if vocab_of[n_] <= _INTERACTION_VOCAB_LIMIT]
     inf_dense = _resolve_names("informative_dense",
-                               dflt("informative_dense") if informative_dense is None else informative_dense,
+                               specs["informative_dense"],
                                dnames, math.ceil(0.6 * nd), streams["informative_dense"], dnames)
     noise_dense = tuple(d for d in dnames if d not in inf_dense)
 
-    def check_active(role: str, used: Sequence[str]) -> None:
-        for u in used:
-            if u in noise or u in noise_dense:
-                raise ValueError(f"{role}: field {u!r} is a noise field; noise fields must have no effect")
-
-    pw = _resolve_names("pairwise_fields", dflt("pairwise_fields") if pairwise_fields is None else pairwise_fields,
+    roles = _Roles(noise, active, eligible, inf_dense, noise_dense, (), (), (), [])
+    pw = _resolve_names("pairwise_fields", specs["pairwise_fields"],
                         eligible, 8 if len(eligible) >= 2 else 0, streams["pairwise_roles"], names)
-    check_active("pairwise_fields", pw)
+    roles.check_active("pairwise_fields", pw)
     if len(pw) == 1:
         raise ValueError(f"pairwise_fields needs at least 2 fields (or none), got {pw}")
+    roles.pw = pw
+    roles.dxc_pairs = _dense_x_cat_roles(specs["dense_x_cat_pairs"], fields, roles, streams["dense_x_cat_roles"])
+    roles.third_triples = _third_order_roles(specs["third_order_fields"], fields, roles, streams["third_order_roles"])
+    roles.planted = _cross_roles(specs["cross_pairs"], fields, roles, streams["cross_roles"], cross_scale,
+                                 min_cross_frequency)
+    return roles
 
-    # dense x categorical pairs
-    spec = dflt("dense_x_cat_pairs") if dense_x_cat_pairs is None else dense_x_cat_pairs
-    rng = streams["dense_x_cat_roles"]
+
+def _dense_x_cat_roles(spec: Any, fields: _Fields, roles: _Roles,
+                       rng: np.random.Generator) -> tuple[tuple[str, str], ...]:
+    """The (dense field, categorical field) pairs of the dense-by-categorical slopes."""
+    names, dnames = fields.names, fields.dnames
+    inf_dense, eligible, check_active = roles.inf_dense, roles.eligible, roles.check_active
     if spec is None or (isinstance(spec, (int, np.integer)) and not isinstance(spec, bool)):
         k = min(3, len(inf_dense), len(eligible)) if spec is None else int(spec)
         if k < 0 or (k > 0 and (not inf_dense or not eligible)) or k > len(inf_dense) * len(eligible):
@@ -772,10 +785,14 @@ def make_ctr_data(
             check_active("dense_x_cat_pairs", (d, f))
         if len(set(dxc_pairs)) != len(dxc_pairs):
             raise ValueError(f"dense_x_cat_pairs: repeated pair in {dxc_pairs}")
+    return dxc_pairs
 
-    # third-order triples
-    spec = dflt("third_order_fields") if third_order_fields is None else third_order_fields
-    rng = streams["third_order_roles"]
+
+def _third_order_roles(spec: Any, fields: _Fields, roles: _Roles,
+                       rng: np.random.Generator) -> tuple[tuple[str, ...], ...]:
+    """The field triples of the third-order term (every second drawn triple has a dense member)."""
+    names, dnames = fields.names, fields.dnames
+    inf_dense, eligible, check_active = roles.inf_dense, roles.eligible, roles.check_active
     if spec is None or (isinstance(spec, (int, np.integer)) and not isinstance(spec, bool)):
         k = (2 if len(eligible) >= 3 else 0) if spec is None else int(spec)
         if k < 0 or (k > 0 and len(eligible) < 3):
@@ -807,10 +824,15 @@ def make_ctr_data(
             check_active("third_order_fields", t)
         if len({frozenset(t) for t in third_triples}) != len(third_triples):
             raise ValueError(f"third_order_fields: repeated triple in {third_triples}")
+    return third_triples
 
-    # planted crosses
-    spec = dflt("cross_pairs") if cross_pairs is None else cross_pairs
-    rng = streams["cross_roles"]
+
+def _cross_roles(spec: Any, fields: _Fields, roles: _Roles, rng: np.random.Generator,
+                 cross_scale: float, min_cross_frequency: float) -> list[PlantedCross]:
+    """The planted crosses: drawn among frequent value pairs, or as given."""
+    names, probs, label = fields.names, fields.probs, fields.label
+    vnames, vocab_of, active, check_active = fields.vnames, fields.vocab_of, roles.active, roles.check_active
+    scales = {"crosses": cross_scale}
     planted: list[PlantedCross] = []
     if spec is None or (isinstance(spec, (int, np.integer)) and not isinstance(spec, bool)):
         k = 4 if spec is None else int(spec)
@@ -841,15 +863,24 @@ def make_ctr_data(
             if len(c) not in (4, 5):
                 raise ValueError(f"cross_pairs: each cross is (field_a, value_a, field_b, value_b[, weight]), got {c!r}")
             a, va, b, vb = c[:4]
-            w = _check_scale("cross weight", abs(c[4])) * np.sign(c[4]) if len(c) == 5 else scales["crosses"]
+            w = check_scale("cross weight", abs(c[4])) * np.sign(c[4]) if len(c) == 5 else scales["crosses"]
             if a == b:
                 raise ValueError(f"cross_pairs: a cross needs two different fields, got {a!r} twice")
             ia, ib = _value_id(a, va, vnames, vocab_of), _value_id(b, vb, vnames, vocab_of)
             check_active("cross_pairs", (a, b))
             planted.append(PlantedCross(a, ia, b, ib, float(w) if scales["crosses"] > 0 else 0.0,
                                         float(probs[a][ia] * probs[b][ib]), label(a, ia), label(b, ib)))
+    return planted
 
-    # ---------------------------------------------------------------- the tables
+
+def _make_truth(fields: _Fields, roles: _Roles, scales: dict[str, float], pairwise_rank: int,
+                third_order_rank: int, streams: Mapping[str, np.random.Generator]) -> CTRTruth:
+    """Step 3: the tables of every logit part, each scaled to its population standard deviation;
+    the intercept is solved later, on the drawn rows."""
+    names, dnames, vocab_of, probs = fields.names, fields.dnames, fields.vocab_of, fields.probs
+    active, noise, inf_dense, pw = roles.active, roles.noise, roles.inf_dense, roles.pw
+    dxc_pairs, third_triples = roles.dxc_pairs, roles.third_triples
+    nd = len(dnames)
     main_tabs: dict[str, np.ndarray] = {}
     rng = streams["main"]
     share = rng.dirichlet(np.ones(len(active))) if active else np.zeros(0)
@@ -901,27 +932,27 @@ def make_ctr_data(
     c = (scales["third_order"] / math.sqrt(var)) ** (1 / 3) if var > 0 else 0.0
     factors = [{k_: v * c for k_, v in fac.items()} for fac in factors]
 
-    truth = CTRTruth(
-        schema=schema, intercept=0.0, scales=scales, value_probs=probs, value_names=vnames,
-        dense_center=moments[:, 0].copy(), dense_scale=moments[:, 1].copy(),
-        dense_params=np.stack([dmeans, ddisp], 1).reshape(nd, 2),
-        main_effects=main_tabs, dense_coef=dense_coef, crosses=tuple(planted), pairwise_fields=tuple(pw),
+    return CTRTruth(
+        schema=fields.schema, intercept=0.0, scales=scales, value_probs=probs, value_names=fields.vnames,
+        dense_center=fields.moments[:, 0].copy(), dense_scale=fields.moments[:, 1].copy(),
+        dense_params=np.stack([fields.dmeans, fields.ddisp], 1).reshape(nd, 2),
+        main_effects=main_tabs, dense_coef=dense_coef, crosses=tuple(roles.planted), pairwise_fields=tuple(pw),
         pairwise_vectors=pw_vecs, dense_x_cat_pairs=dxc_pairs, dense_x_cat_slopes=tuple(slopes),
         third_order_fields=third_triples, third_order_factors=tuple(factors), noise_fields=tuple(noise),
-        noise_dense=noise_dense,
+        noise_dense=roles.noise_dense,
     )
 
-    # ---------------------------------------------------------------- features, truth, labels
-    dense, sparse = _draw_features(schema, probs, dense_pmfs, n_samples, seqs["features"])
-    z = truth.logit(dense, sparse)
-    truth.intercept = _solve_intercept(z, rate)
-    p = _sigmoid(z + truth.intercept)
-    labels = (streams["labels"].random(n_samples) < p).astype(np.float32)
 
-    params = dict(n_samples=n_samples, preset=preset, positive_rate=rate, seed=seed, split=fractions,
-                  pairwise_rank=pairwise_rank, third_order_rank=third_order_rank, **{f"scale_{k}": v for k, v in scales.items()})
-    return _make_splits(schema, dense, sparse, labels[:, None], p.astype(np.float32)[:, None],
-                        ("click",), ("binary",), fractions, truth, params)
+def _draw_rows(truth: CTRTruth, fields: _Fields, n_samples: int, rate: float, features: np.random.SeedSequence,
+               label_rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 4 and 5: features, the logit parts' sum, the intercept that gives ``rate``, the labels.
+    Returns ``dense, sparse, labels, true probabilities``; sets ``truth.intercept``."""
+    dense, sparse = _draw_features(fields.schema, fields.probs, fields.dense_pmfs, n_samples, features)
+    z = truth.logit(dense, sparse)
+    truth.intercept = solve_intercept(z, rate)
+    p = sigmoid(z + truth.intercept)
+    labels = (label_rng.random(n_samples) < p).astype(np.float32)
+    return dense, sparse, labels, p
 
 
 def _draw_features(schema: FeatureSchema, probs: Mapping[str, np.ndarray], dense_pmfs: Sequence[np.ndarray],
@@ -953,14 +984,6 @@ def _draw_features(schema: FeatureSchema, probs: Mapping[str, np.ndarray], dense
 def _make_splits(schema: FeatureSchema, dense: np.ndarray, sparse: np.ndarray, labels: np.ndarray,
                  true_prob: np.ndarray, task_names: tuple[str, ...], task_types: tuple[str, ...],
                  fractions: Sequence[float], truth: Any, params: dict[str, Any]) -> SyntheticDataset:
-    """Cut i.i.d. rows into consecutive train/valid/test blocks (views, no copies)."""
-    n = dense.shape[0]
-    bounds = np.round(np.cumsum([0.0, *fractions]) * n).astype(int)
-    bounds[-1] = n
-    if np.any(np.diff(bounds) == 0):
-        raise ValueError(f"n_samples={n} is too few for split {tuple(fractions)}: a split would be empty")
-    dense_t, sparse_t = torch.from_numpy(np.ascontiguousarray(dense)), torch.from_numpy(np.ascontiguousarray(sparse))
-    labels_t, prob_t = torch.from_numpy(labels), torch.from_numpy(true_prob)
-    parts = [TabularData(schema, dense_t[a:b], sparse_t[a:b], labels_t[a:b], prob_t[a:b], task_names, task_types)
-             for a, b in zip(bounds[:-1], bounds[1:])]
+    """A :class:`SyntheticDataset` of rows cut into consecutive train/valid/test blocks."""
+    parts = split_rows(schema, dense, sparse, labels, true_prob, task_names, task_types, fractions)
     return SyntheticDataset(*parts, truth=truth, params=params)

@@ -38,17 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..schema import FeatureSchema
-from .ctr import (
-    CTRTruth,
-    SyntheticDataset,
-    _check_int,
-    _check_scale,
-    _check_split,
-    _make_splits,
-    _sigmoid,
-    _solve_intercept,
-    make_ctr_data,
-)
+from ._shared import check_int, check_scale, check_split, sigmoid, solve_intercept, split_rows
+from .ctr import CTRTruth, SyntheticDataset, make_ctr_data
 
 __all__ = ["make_mmoe_regression", "MMoETruth", "make_click_conversion", "ClickConversionTruth"]
 
@@ -139,13 +130,13 @@ def make_mmoe_regression(
         noise-free targets on the label scale; ``truth`` is an :class:`MMoETruth`.
     """
     rho = _check_correlation(correlation)
-    n_samples = _check_int("n_samples", n_samples, 3)
-    dim = _check_int("dim", dim, 2)
-    m = _check_int("m", m, 0)
-    seed = _check_int("seed", seed, 0)
-    fractions = _check_split(split)
-    noise_std = _check_scale("noise_std", noise_std)
-    c = _check_scale("c", c)
+    n_samples = check_int("n_samples", n_samples, 3)
+    dim = check_int("dim", dim, 2)
+    m = check_int("m", m, 0)
+    seed = check_int("seed", seed, 0)
+    fractions = check_split(split)
+    noise_std = check_scale("noise_std", noise_std)
+    c = check_scale("c", c)
     if c == 0:
         raise ValueError("c must be > 0 (c = 0 makes both tasks pure noise)")
     alpha_ = 0.5 * np.arange(1, m + 1, dtype=np.float64) if alpha is None else np.asarray(alpha, dtype=np.float64)
@@ -178,9 +169,9 @@ def make_mmoe_regression(
     schema = FeatureSchema(dense=tuple(f"x{i + 1}" for i in range(dim)), sparse=())
     params = dict(correlation=rho, n_samples=n_samples, dim=dim, m=m, c=c, noise_std=noise_std,
                   standardize=standardize, seed=seed, split=fractions)
-    return _make_splits(schema, x.astype(np.float32), np.zeros((n_samples, 0), np.int64), y.astype(np.float32),
-                        f.astype(np.float32), ("task1", "task2"), ("regression", "regression"), fractions,
-                        truth, params)
+    parts = split_rows(schema, x.astype(np.float32), np.zeros((n_samples, 0), np.int64), y.astype(np.float32),
+                       f.astype(np.float32), ("task1", "task2"), ("regression", "regression"), fractions)
+    return SyntheticDataset(*parts, truth=truth, params=params)
 
 
 # ----------------------------------------------------------------------------- click + conversion
@@ -237,7 +228,7 @@ class ClickConversionTruth:
 
     def probs(self, dense: Any, sparse: Any) -> np.ndarray:
         """``(n, 2)`` the true probabilities of the two tasks' labels."""
-        p = _sigmoid(self.logits(dense, sparse))
+        p = sigmoid(self.logits(dense, sparse))
         if self.post_click:
             p[:, 1] = p[:, 0] * p[:, 1]
         return p
@@ -280,9 +271,9 @@ def make_click_conversion(
         ``truth`` a :class:`ClickConversionTruth`.
     """
     rho = _check_correlation(correlation)
-    seed = _check_int("seed", seed, 0)
-    fractions = _check_split(split)
-    logit_std = _check_scale("logit_std", logit_std)
+    seed = check_int("seed", seed, 0)
+    fractions = check_split(split)
+    logit_std = check_scale("logit_std", logit_std)
     rates = {}
     for name, v in (("click_rate", click_rate), ("conversion_rate", conversion_rate)):
         try:
@@ -320,10 +311,10 @@ def make_click_conversion(
     mixing = np.linalg.inv(np.linalg.cholesky(cov))
     truth = ClickConversionTruth(tuple(comps), means, mixing, rho, logit_std, post_click=bool(post_click))  # type: ignore[arg-type]
     z = truth.logits(dense, sparse)  # intercepts still 0
-    truth.click_intercept = _solve_intercept(z[:, 0], rates["click_rate"])
-    truth.conversion_intercept = _solve_intercept(z[:, 1], rates["conversion_rate"])
+    truth.click_intercept = solve_intercept(z[:, 0], rates["click_rate"])
+    truth.conversion_intercept = solve_intercept(z[:, 1], rates["conversion_rate"])
     z = z + np.array([truth.click_intercept, truth.conversion_intercept])
-    p = _sigmoid(z)
+    p = sigmoid(z)
     if post_click:
         p[:, 1] = p[:, 0] * p[:, 1]
 
@@ -332,15 +323,16 @@ def make_click_conversion(
     click = u[:, 0] < p[:, 0]
     if post_click:
         # P(conv | click) = p_conv_given_click, so the joint has probability p[:, 1] = p_c * p_v.
-        p_given = _sigmoid(z[:, 1])
+        p_given = sigmoid(z[:, 1])
         conv = click & (u[:, 1] < p_given)
     else:
         conv = u[:, 1] < p[:, 1]
     labels = np.stack([click, conv], 1).astype(np.float32)
     params = dict(base.params, correlation=rho, click_rate=rates["click_rate"],
                   conversion_rate=rates["conversion_rate"], logit_std=logit_std, post_click=bool(post_click))
-    return _make_splits(base.schema, dense, sparse, labels, p.astype(np.float32), ("click", "conversion"),
-                        ("binary", "binary"), fractions, truth, params)
+    parts = split_rows(base.schema, dense, sparse, labels, p.astype(np.float32), ("click", "conversion"),
+                       ("binary", "binary"), fractions)
+    return SyntheticDataset(*parts, truth=truth, params=params)
 
 
 def _component_seed(seed: int, k: int) -> int:

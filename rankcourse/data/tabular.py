@@ -10,7 +10,7 @@ import torch
 
 from ..schema import FeatureSchema
 
-__all__ = ["TabularData", "TASK_TYPES"]
+__all__ = ["TabularData", "TASK_TYPES", "same_device"]
 
 TASK_TYPES = ("binary", "regression")
 
@@ -24,9 +24,30 @@ def _as_tensor(x, dtype: torch.dtype, name: str) -> torch.Tensor:
         raise TypeError(f"{name}: cannot convert to a {dtype} tensor ({err})") from None
 
 
-@dataclass
+def _versions(*tensors: torch.Tensor | None) -> tuple[int, ...]:
+    """Each tensor's in-place write counter (``Tensor._version``; -1 for ``None``)."""
+    return tuple(-1 if t is None else t._version for t in tensors)
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two device specs name the same device (``"cuda"`` is the current CUDA device,
+    ``"cpu:0"`` the CPU)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type == "cpu":
+        return True
+    current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
+    return (current if a.index is None else a.index) == (current if b.index is None else b.index)
+
+
+@dataclass(frozen=True)
 class TabularData:
     """Features, labels and (for synthetic data) the true probabilities of one split.
+
+    Frozen: its fields cannot be reassigned, and an in-place write into one of its tensors is
+    noticed (torch counts them), so :meth:`check` validates again before a trusting consumer
+    such as :func:`rankcourse.training.fit` reads the data.
 
     Attributes:
         schema: the fields of ``dense`` and ``sparse``.
@@ -48,18 +69,25 @@ class TabularData:
     task_types: tuple[str, ...] = ("binary",)
 
     def __post_init__(self) -> None:
-        self.dense = _as_tensor(self.dense, torch.float32, "dense")
-        self.sparse = _as_tensor(self.sparse, torch.int64, "sparse")
-        self.labels = _as_tensor(self.labels, torch.float32, "labels")
-        if self.labels.dim() == 1:
-            self.labels = self.labels[:, None]
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("dense", _as_tensor(self.dense, torch.float32, "dense"))
+        set_("sparse", _as_tensor(self.sparse, torch.int64, "sparse"))
+        labels = _as_tensor(self.labels, torch.float32, "labels")
+        set_("labels", labels[:, None] if labels.dim() == 1 else labels)
         if self.true_prob is not None:
-            self.true_prob = _as_tensor(self.true_prob, torch.float32, "true_prob")
-            if self.true_prob.dim() == 1:
-                self.true_prob = self.true_prob[:, None]
-        self.task_names = tuple(self.task_names)
-        self.task_types = tuple(self.task_types)
+            true_prob = _as_tensor(self.true_prob, torch.float32, "true_prob")
+            set_("true_prob", true_prob[:, None] if true_prob.dim() == 1 else true_prob)
+        set_("task_names", tuple(self.task_names))
+        set_("task_types", tuple(self.task_types))
         self.validate()
+
+    def _tensors(self) -> tuple[torch.Tensor | None, ...]:
+        return self.dense, self.sparse, self.labels, self.true_prob
+
+    def check(self) -> None:
+        """Validate again only if a tensor was written in place since the last validation."""
+        if getattr(self, "_validated_versions", None) != _versions(*self._tensors()):
+            self.validate()
 
     # ---------------------------------------------------------------- checks
     def validate(self) -> None:
@@ -92,6 +120,7 @@ class TabularData:
             raise ValueError(
                 f"true_prob must have the labels' shape {tuple(self.labels.shape)}, got {tuple(self.true_prob.shape)}"
             )
+        object.__setattr__(self, "_validated_versions", _versions(*self._tensors()))
 
     # ------------------------------------------------------------ properties
     def __len__(self) -> int:
@@ -112,13 +141,26 @@ class TabularData:
 
     # ------------------------------------------------------------ operations
     def to(self, device: torch.device | str) -> "TabularData":
-        """A copy on ``device`` (the same object if it is already there)."""
+        """A copy on ``device`` (the same object if it is already there).
+
+        The copy is not validated again: it holds the same values. Host-to-GPU copies are
+        asynchronous (the GPU orders them before any use); copies to the host are synchronous, so
+        the values are there when the host reads them.
+        """
+        self.check()
         device = torch.device(device)
-        if self.dense.device == device:
+        if same_device(self.dense.device, device):
             return self
-        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return replace(self, dense=move(self.dense), sparse=move(self.sparse),
-                       labels=move(self.labels), true_prob=move(self.true_prob))
+        non_blocking = device.type == "cuda"
+        move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
+        copy = object.__new__(TabularData)
+        for name, value in (("dense", move(self.dense)), ("sparse", move(self.sparse)),
+                            ("labels", move(self.labels)), ("true_prob", move(self.true_prob)),
+                            ("schema", self.schema), ("task_names", self.task_names),
+                            ("task_types", self.task_types)):
+            object.__setattr__(copy, name, value)
+        object.__setattr__(copy, "_validated_versions", _versions(*copy._tensors()))
+        return copy
 
     def subset(self, index: torch.Tensor | slice | Sequence[int]) -> "TabularData":
         """Rows ``index`` as a new ``TabularData``."""

@@ -164,11 +164,17 @@ class CrossNetMix(nn.Module):
     def forward(self, x0: Tensor) -> Tensor:
         _check_input(x0, self.dim, "CrossNetMix")
         g = self.activation
+        batch, n_exp, r = x0.shape[0], self.n_experts, self.rank
         x = x0
         for l in range(self.n_layers):
-            v = g(torch.einsum("bd,edr->ber", x, self.V[l]))         # (B, E, r)
-            v = g(torch.einsum("bet,est->bes", v, self.C[l]))        # (B, E, r): C v
-            u = torch.einsum("bes,eds->bed", v, self.U[l])           # (B, E, d)
-            experts = x0.unsqueeze(1) * (u + self.bias[l])           # (B, E, d)
-            x = torch.einsum("be,bed->bd", self.gates(x, l), experts) + x
+            # The gates sum to one, so the mixture of experts is one expert with mixed factors:
+            #   sum_e G_e (x0 ⊙ (U_e h_e + b)) = x0 ⊙ (sum_e U_e (G_e h_e) + b),
+            # and sum_e U_e (G_e h_e) is one product of (B, E*r) by (E*r, d). With V likewise stacked,
+            # the layer costs two large matrix products, not E small ones and a (B, E, d) tensor.
+            v_all = self.V[l].permute(1, 0, 2).reshape(self.dim, n_exp * r)     # (d, E*r)
+            u_all = self.U[l].transpose(1, 2).reshape(n_exp * r, self.dim)      # (E*r, d)
+            h = g((x @ v_all).view(batch, n_exp, r))                             # (B, E, r)
+            h = g(torch.einsum("bet,est->bes", h, self.C[l]))                      # (B, E, r): C_e h_e
+            weighted = (self.gates(x, l).unsqueeze(-1) * h).reshape(batch, n_exp * r)
+            x = x0 * (weighted @ u_all + self.bias[l]) + x
         return x

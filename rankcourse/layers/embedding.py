@@ -67,5 +67,10 @@ class FieldEmbedding(nn.Module):
         # Ids are not range-checked here (that costs a device sync); models call schema.validate first.
         return F.embedding(sparse + self.offsets, self.weight, sparse=self.sparse_grad)
 
+    def sparse_grad_parameters(self) -> list[nn.Parameter]:
+        """The parameters whose gradients are sparse tensors (for ``SparseAdam``): ``weight`` if
+        built with ``sparse_grad=True``."""
+        return [self.weight] if self.sparse_grad else []
+
     def extra_repr(self) -> str:
         return f"n_fields={self.n_fields}, total_vocab={self.schema.total_vocab}, dim={self.dim}"

@@ -65,6 +65,8 @@ class ParallelMLP(nn.Module):
         out_dim: width of a final linear layer, or ``None``.
         activation: hidden activation.
         dropout: dropout after each hidden activation.
+        batch_norm: batch normalisation after each hidden linear layer, separate for every copy
+            and unit (as ``n`` MLPs with ``nn.BatchNorm1d`` would have); off by default.
 
     Shapes:
         ``x``: ``(batch, in_dim)`` (every copy reads the same input, e.g. experts) or
@@ -83,6 +85,7 @@ class ParallelMLP(nn.Module):
         out_dim: int | None = None,
         activation: str | Callable[[], nn.Module] | None = "relu",
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
         hidden = tuple(hidden)
@@ -104,6 +107,8 @@ class ParallelMLP(nn.Module):
             self.biases.append(nn.Parameter(torch.empty(n, fan_out).uniform_(-bound, bound)))
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # One BatchNorm1d over the (copy, unit) pairs of a layer normalises every copy's unit alone.
+        self.norms = nn.ModuleList(nn.BatchNorm1d(n * width) for width in hidden) if batch_norm else None
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 2 and x.shape[1] == self.in_dim:
@@ -119,5 +124,7 @@ class ParallelMLP(nn.Module):
                 h = torch.einsum("bni,nio->bno", h, w)
             h = h + b
             if layer < self.n_hidden:  # hidden layers get the activation; the out_dim layer does not
+                if self.norms is not None:
+                    h = self.norms[layer](h.reshape(h.shape[0], -1)).view_as(h)
                 h = self.dropout(self.activation(h))
         return h

@@ -162,8 +162,13 @@ class WideLinear(nn.Module):
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         logit = F.embedding(self.active_indices(sparse), self.weight, sparse=self.sparse_grad).sum(dim=(1, 2))
         if self.dense_weight is not None and self.schema.n_dense:
-            logit = logit + dense @ self.dense_weight
+            logit = logit + dense.to(self.dense_weight.dtype) @ self.dense_weight
         return logit + self.bias
+
+    def sparse_grad_parameters(self) -> list[nn.Parameter]:
+        """The parameters whose gradients are sparse tensors (for ``SparseAdam``): ``weight`` if
+        built with ``sparse_grad=True``."""
+        return [self.weight] if self.sparse_grad else []
 
     def extra_repr(self) -> str:
         return f"n_sparse_features={self.n_sparse_features}, use_dense={self.use_dense}"

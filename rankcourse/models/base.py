@@ -1,4 +1,7 @@
-"""What every ranking model shares: the schema, the number of tasks, input checks, ``predict_proba``."""
+"""What every ranking model shares: the schema, the number of tasks, input checks.
+
+Probabilities and batched predictions are in :mod:`rankcourse.inference` (``predict_proba``).
+"""
 
 from __future__ import annotations
 
@@ -67,15 +70,3 @@ class CTRModel(nn.Module):
         if width == 0:
             raise ValueError("the schema has no dense and no categorical fields: nothing to feed the model")
         return width
-
-    def predict_proba(self, dense: Tensor, sparse: Tensor) -> Tensor:
-        """``sigmoid(forward(dense, sparse))`` without gradients, in eval mode (dropout off);
-        the module's train/eval mode is restored afterwards."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                return torch.sigmoid(self(dense, sparse))
-        finally:
-            self.train(was_training)
-

@@ -27,6 +27,7 @@ class DCN(CTRModel):
         n_cross: cross layers (0: no cross network).
         hidden: MLP widths (empty: no deep network).
         dropout: dropout in the MLP.
+        batch_norm: batch normalisation after each hidden layer of the MLP (off by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> logits ``(B,)``.
@@ -39,6 +40,7 @@ class DCN(CTRModel):
         n_cross: int = 3,
         hidden: Sequence[int] = (256, 128),
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__(schema)
         d = self.deep_input_dim(schema, embed_dim)
@@ -48,7 +50,7 @@ class DCN(CTRModel):
             raise ValueError("DCN needs a cross network (n_cross > 0) or a deep network (hidden), got neither")
         self.embedding = FieldEmbedding(schema, embed_dim)
         self.cross = CrossNet(d, n_cross) if n_cross > 0 else None
-        self.deep = MLP(d, hidden, dropout=dropout) if tuple(hidden) else None
+        self.deep = MLP(d, hidden, dropout=dropout, batch_norm=batch_norm) if tuple(hidden) else None
         width = (d if self.cross is not None else 0) + (self.deep.out_dim if self.deep is not None else 0)
         self.head = nn.Linear(width, 1)
 
@@ -93,6 +95,7 @@ class DCNv2(CTRModel):
         low_rank: ``None`` (full rank) or the rank of the mixture's experts.
         n_experts: experts per cross layer when ``low_rank`` is set.
         dropout: dropout in the MLP.
+        batch_norm: batch normalisation after each hidden layer of the MLP (off by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> logits ``(B,)``.
@@ -108,6 +111,7 @@ class DCNv2(CTRModel):
         low_rank: int | None = None,
         n_experts: int = 4,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__(schema)
         if structure not in ("stacked", "parallel"):
@@ -120,7 +124,7 @@ class DCNv2(CTRModel):
         else:
             self.cross = CrossNetMix(d, n_cross, rank=low_rank, n_experts=n_experts)
         hidden = tuple(hidden)
-        self.deep = MLP(d, hidden, dropout=dropout) if hidden else None
+        self.deep = MLP(d, hidden, dropout=dropout, batch_norm=batch_norm) if hidden else None
         h = self.deep.out_dim if self.deep is not None else 0
         self.head = nn.Linear((h or d) if structure == "stacked" else d + h, 1)
 

@@ -32,6 +32,7 @@ class DeepFM(CTRModel):
         hidden: hidden widths of the DNN.
         separate_embeddings: give the DNN its own embedding table (``dnn_embedding``).
         dropout: dropout in the DNN.
+        batch_norm: batch normalisation after each hidden layer of the DNN (off by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> logits ``(B,)``.
@@ -44,6 +45,7 @@ class DeepFM(CTRModel):
         hidden: Sequence[int] = (256, 128),
         separate_embeddings: bool = False,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__(schema)
         self.separate_embeddings = separate_embeddings
@@ -51,7 +53,7 @@ class DeepFM(CTRModel):
         self.embedding = FieldEmbedding(schema, embed_dim)
         self.dnn_embedding = FieldEmbedding(schema, embed_dim) if separate_embeddings else None
         self.fm = FMInteraction()
-        self.dnn = MLP(self.deep_input_dim(schema, embed_dim), hidden, dropout=dropout, out_dim=1)
+        self.dnn = MLP(self.deep_input_dim(schema, embed_dim), hidden, dropout=dropout, batch_norm=batch_norm, out_dim=1)
 
     def parts(self, dense: Tensor, sparse: Tensor) -> dict[str, Tensor]:
         """The three logit parts ``{"first_order", "fm", "deep"}``, each ``(B,)``; ``forward`` is their sum."""

@@ -51,6 +51,8 @@ class SharedBottom(_MultiTaskModel):
         tower: hidden widths of each task tower (each ends in one linear unit).
         embed_dim: embedding size of the categorical fields.
         dropout: dropout in the bottom and the towers.
+        batch_norm: batch normalisation after each hidden layer of the bottom and the towers (off
+            by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> ``(B, n_tasks)``.
@@ -64,10 +66,12 @@ class SharedBottom(_MultiTaskModel):
         tower: Sequence[int] = (8,),
         embed_dim: int = 8,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__(schema, n_tasks, embed_dim)
-        self.bottom = MLP(self.in_dim, bottom, dropout=dropout)
-        self.towers = ParallelMLP(n_tasks, self.bottom.out_dim, tower, out_dim=1, dropout=dropout)
+        self.bottom = MLP(self.in_dim, bottom, dropout=dropout, batch_norm=batch_norm)
+        self.towers = ParallelMLP(n_tasks, self.bottom.out_dim, tower, out_dim=1, dropout=dropout,
+                                  batch_norm=batch_norm)
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         h = self.bottom(self.model_input(dense, sparse))
@@ -77,15 +81,16 @@ class SharedBottom(_MultiTaskModel):
 class _MixtureModel(_MultiTaskModel):
     def __init__(
         self, schema: FeatureSchema, n_tasks: int, n_experts: int, expert: Sequence[int],
-        tower: Sequence[int], embed_dim: int, dropout: float, n_gates: int | None,
+        tower: Sequence[int], embed_dim: int, dropout: float, n_gates: int | None, batch_norm: bool = False,
     ) -> None:
         super().__init__(schema, n_tasks, embed_dim)
         if not tuple(expert):
             raise ValueError("experts need at least one hidden layer (expert is empty)")
         self.n_experts = n_experts
-        self.experts = ParallelMLP(n_experts, self.in_dim, expert, dropout=dropout)
+        self.experts = ParallelMLP(n_experts, self.in_dim, expert, dropout=dropout, batch_norm=batch_norm)
         self.gate = ExpertGate(self.in_dim, n_experts, n_gates=n_gates)
-        self.towers = ParallelMLP(n_tasks, self.experts.out_dim, tower, out_dim=1, dropout=dropout)
+        self.towers = ParallelMLP(n_tasks, self.experts.out_dim, tower, out_dim=1, dropout=dropout,
+                                  batch_norm=batch_norm)
 
     def _gates(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -113,6 +118,8 @@ class OMoE(_MixtureModel):
         tower: hidden widths of each task tower (the paper: 8), ending in one linear unit.
         embed_dim: embedding size of the categorical fields.
         dropout: dropout in experts and towers.
+        batch_norm: batch normalisation after each hidden layer of the experts and the towers (off
+            by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> ``(B, n_tasks)``.
@@ -127,8 +134,10 @@ class OMoE(_MixtureModel):
         tower: Sequence[int] = (8,),
         embed_dim: int = 8,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
-        super().__init__(schema, n_tasks, n_experts, expert, tower, embed_dim, dropout, n_gates=None)
+        super().__init__(schema, n_tasks, n_experts, expert, tower, embed_dim, dropout, n_gates=None,
+                         batch_norm=batch_norm)
 
     def _gates(self, x: Tensor) -> Tensor:
         # One gate, the same for every task: broadcast without copying.
@@ -156,8 +165,10 @@ class MMoE(_MixtureModel):
         tower: Sequence[int] = (8,),
         embed_dim: int = 8,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
-        super().__init__(schema, n_tasks, n_experts, expert, tower, embed_dim, dropout, n_gates=n_tasks)
+        super().__init__(schema, n_tasks, n_experts, expert, tower, embed_dim, dropout, n_gates=n_tasks,
+                         batch_norm=batch_norm)
 
     def _gates(self, x: Tensor) -> Tensor:
         return self.gate(x)

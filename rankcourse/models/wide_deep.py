@@ -22,10 +22,12 @@ class DeepTower(nn.Module):
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> ``(B,)``.
     """
 
-    def __init__(self, schema: FeatureSchema, embed_dim: int, hidden: Sequence[int], dropout: float = 0.0) -> None:
+    def __init__(self, schema: FeatureSchema, embed_dim: int, hidden: Sequence[int], dropout: float = 0.0,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.embedding = FieldEmbedding(schema, embed_dim)
-        self.mlp = MLP(CTRModel.deep_input_dim(schema, embed_dim), hidden, dropout=dropout, out_dim=1)
+        self.mlp = MLP(CTRModel.deep_input_dim(schema, embed_dim), hidden, dropout=dropout,
+                       batch_norm=batch_norm, out_dim=1)
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         return self.mlp(deep_input(self.embedding(sparse), dense)).squeeze(-1)
@@ -50,6 +52,7 @@ class WideDeep(CTRModel):
         cross_pairs: categorical field pairs crossed in the wide part.
         n_buckets: the most hash buckets per cross pair.
         dropout: dropout in the deep MLP.
+        batch_norm: batch normalisation after each hidden layer of the deep MLP (off by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> logits ``(B,)``.
@@ -63,10 +66,11 @@ class WideDeep(CTRModel):
         cross_pairs: Sequence[tuple[str, str]] = (),
         n_buckets: int = 2**16,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__(schema)
         self.wide = WideLinear(schema, cross_pairs=cross_pairs, n_buckets=n_buckets)
-        self.deep = DeepTower(schema, embed_dim, hidden, dropout)
+        self.deep = DeepTower(schema, embed_dim, hidden, dropout, batch_norm)
 
     def wide_logit(self, dense: Tensor, sparse: Tensor) -> Tensor:
         """The wide part's contribution ``(B,)`` (includes the model's bias)."""

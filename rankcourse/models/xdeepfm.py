@@ -26,6 +26,7 @@ class XDeepFM(CTRModel):
         hidden: DNN widths (empty: no DNN).
         split_half: CIN option (see :class:`~rankcourse.layers.CIN`).
         dropout: dropout in the DNN.
+        batch_norm: batch normalisation after each hidden layer of the DNN (off by default).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> logits ``(B,)``.
@@ -39,6 +40,7 @@ class XDeepFM(CTRModel):
         hidden: Sequence[int] = (256, 128),
         split_half: bool = True,
         dropout: float = 0.0,
+        batch_norm: bool = False,
     ) -> None:
         super().__init__(schema)
         if schema.n_fields == 0:
@@ -48,7 +50,8 @@ class XDeepFM(CTRModel):
         self.cin = CIN(schema.n_fields, embed_dim, cin_layers, split_half=split_half)
         self.cin_head = nn.Linear(self.cin.out_dim, 1, bias=False)  # the linear part holds the bias
         hidden = tuple(hidden)
-        self.dnn = MLP(self.deep_input_dim(schema, embed_dim), hidden, dropout=dropout, out_dim=1) if hidden else None
+        self.dnn = MLP(self.deep_input_dim(schema, embed_dim), hidden, dropout=dropout, batch_norm=batch_norm,
+                       out_dim=1) if hidden else None
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         self.check_input(dense, sparse)
