@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     dist.all_gather_object(cpus, cpu)
     summary = {
         "ranks": world_size(), "train_rows": len(ds.train), "batch_per_rank": args.batch_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": int(history["step"].iloc[-1]),
         "train_seconds": seconds, "cpu_seconds_per_rank": cpus,
         "rows_per_second": args.epochs * len(ds.train) / seconds,
         "valid_auc": float(history["valid_auc_click"].iloc[-1]),

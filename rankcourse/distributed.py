@@ -46,14 +46,21 @@ from tqdm.auto import tqdm
 
 from .data.tabular import TabularData
 from .training import (
-    _check_output,
-    _positive_int,
-    _resolve_losses,
-    _resolve_optimizers,
-    _resolve_task_weights,
-    _valid_metrics,
+    EarlyStopping,
+    RunningLoss,
+    TrainStep,
+    _check_fit_arguments,
+    _seeded,
+    _trusted,
+    batch_bounds,
+    check_positive_int,
+    has_batch_norm,
+    resolve_losses,
+    resolve_optimizers,
+    resolve_task_weights,
+    scored_tasks,
+    validation_row,
 )
-from .metrics import check_model_matches_data
 
 __all__ = [
     "is_distributed",
@@ -66,6 +73,8 @@ __all__ = [
     "check_ddp_sparse_tables",
     "wrap_ddp",
     "broadcast_flags",
+    "broadcast_score",
+    "ShardStep",
     "fit_distributed",
     "launch",
     "RankFailedError",
@@ -128,7 +137,7 @@ def shard_batch(global_idx: Tensor, rank_: int, world: int) -> Tensor:
     Shapes:
         ``global_idx (n,)`` -> ``(n_r,)`` with ``sum_r n_r = n``.
     """
-    _positive_int(world, "world")
+    check_positive_int(world, "world")
     if not 0 <= rank_ < world:
         raise ValueError(f"rank must lie in [0, {world}), got {rank_}")
     if global_idx.dim() != 1:
@@ -170,81 +179,57 @@ def broadcast_flags(flags: Sequence[bool], device: torch.device, src: int = 0) -
     return [bool(v) for v in t.tolist()]
 
 
-def _mean_over_ranks(value: Tensor) -> Tensor:
+def broadcast_score(score: float | None, device: torch.device, src: int = 0) -> float:
+    """Rank ``src``'s validation score on every rank (the other ranks pass ``None``)."""
+    t = torch.tensor([math.nan if score is None else float(score)], dtype=torch.float64, device=device)
+    if is_distributed():
+        dist.broadcast(t, src=src)
+    return float(t.item())
+
+
+def _sum_over_ranks(value: Tensor) -> Tensor:
     if is_distributed():
         value = value.clone()
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        value /= world_size()
     return value
 
 
 # --------------------------------------------------------------------------- the loop
-class _Run:
-    """State of one distributed run: model copy, optimisers, the loss pieces and the running loss."""
+class ShardStep(TrainStep):
+    """:class:`~rankcourse.training.TrainStep` for one rank's slice of a global batch.
 
-    def __init__(self, model: nn.Module, train: TabularData, device: torch.device, loss: Any,
-                 task_weights: Any, optimizer: Any, lr: float, weight_decay: float) -> None:
-        self.device = device
-        self.model = model.to(device)
-        self.loss_fns = _resolve_losses(loss, train)
-        weighting = _resolve_task_weights(task_weights, train)
-        self.weighting = weighting.to(device)
-        extra = [p for p in weighting.parameters() if p.requires_grad] if isinstance(weighting, nn.Module) else []
-        self.ddp = wrap_ddp(model, device) if is_distributed() else model
-        # Optimisers after wrapping: DDP keeps the same parameter tensors, so either order works,
-        # but the weighting module's parameters (outside the model) are averaged by hand below.
-        self.opts = _resolve_optimizers(optimizer, model, extra, lr, weight_decay)
-        self.extra = extra
-        self.n_tasks = train.n_tasks
-        self.acc = torch.zeros((), device=device)
-        self.acc_steps = 0
+    The objective is multiplied by ``share = W * n_r / n`` before ``backward``; DDP then averages
+    the gradients over the ``W`` ranks, which gives the gradient of the global batch's mean loss
+    (module doc). Parameters outside the DDP-wrapped model (a trained task weighting) have their
+    gradients averaged here.
+    """
 
-    def step(self, dense: Tensor, sparse: Tensor, labels: Tensor, share: float, check: bool) -> None:
-        """One optimiser step on this rank's rows; ``share = W * n_r / n`` (see the module doc)."""
-        out = self.ddp(dense, sparse)
-        if check:
-            _check_output(out, len(labels), self.n_tasks, type(self.model).__name__)
-        out = out.reshape(len(labels), self.n_tasks)
-        losses = torch.stack([fn(out[:, k], labels[:, k]) for k, fn in enumerate(self.loss_fns)])
+    def __init__(self, ddp_model: nn.Module, loss_fns: Sequence[Any], weighting: Tensor | nn.Module,
+                 optimizers: Sequence[torch.optim.Optimizer], extra: Sequence[nn.Parameter]) -> None:
+        super().__init__(ddp_model, loss_fns, weighting, optimizers)
+        self.extra = list(extra)
+
+    def __call__(self, dense: Tensor, sparse: Tensor, labels: Tensor, share: float = 1.0) -> tuple[Tensor, Tensor]:
+        losses = self.losses(dense, sparse, labels)
         w = self.weighting
-        total = (w(losses) if isinstance(w, nn.Module) else (w * losses).sum()) * share
-        for o in self.opts:
+        total = (w(losses) if isinstance(w, nn.Module) else (w.to(losses.dtype) * losses).sum()) * share
+        for o in self.optimizers:
             o.zero_grad(set_to_none=True)
         total.backward()
-        for p in self.extra:  # parameters outside the DDP module: average their gradients by hand
+        for p in self.extra:
             if p.grad is not None:
-                p.grad = _mean_over_ranks(p.grad)
-        for o in self.opts:
+                p.grad = _sum_over_ranks(p.grad) / world_size()
+        for o in self.optimizers:
             o.step()
-        self.acc += total.detach()
-        self.acc_steps += 1
-
-    def read_train_loss(self, step: int) -> float:
-        """Mean objective over the global batches since the last call (all ranks take part)."""
-        value = (_mean_over_ranks(self.acc) / max(self.acc_steps, 1)).item()
-        self.acc = torch.zeros((), device=self.device)
-        self.acc_steps = 0
-        if not math.isfinite(value):
-            raise FloatingPointError(f"training loss is {value} by step {step}: training diverged")
-        return value
+        # Logged values: this rank's share of the global mean (their sum over ranks / W is the mean).
+        return total.detach(), losses.detach() * share
 
 
-def _check_args(model: nn.Module, train: TabularData, valid: TabularData | None, epochs: int,
-                batch_size: int, early_stopping: int | None) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _positive_int(epochs, "epochs")
-    _positive_int(batch_size, "batch_size (rows per rank per step)")
-    _positive_int(early_stopping, "early_stopping (patience in epochs)", allow_none=True)
-    if not isinstance(train, TabularData):
-        raise TypeError(f"train must be a TabularData, got {type(train).__name__}")
-    check_model_matches_data(model, train, "train")
-    if valid is not None:
-        check_model_matches_data(model, valid, "valid")
-    if early_stopping is not None and valid is None:
-        raise ValueError("early_stopping needs a validation split: pass valid=...")
-    if len(train) < world_size():
-        raise ValueError(f"train has {len(train)} rows, fewer than the {world_size()} ranks")
+def _global_train_loss(running: RunningLoss, step: int) -> tuple[float, list[float]]:
+    """Mean objective (and task losses) over all ranks' rows since the last row; a collective."""
+    running.total = _sum_over_ranks(running.total) / world_size()
+    running.tasks = _sum_over_ranks(running.tasks) / world_size()
+    return running.mean(step), running.task_means()
 
 
 def fit_distributed(
@@ -268,119 +253,113 @@ def fit_distributed(
 
     Each step takes a global batch of ``batch_size * world_size()`` rows from the epoch's seeded
     permutation (the same on every rank); each rank trains on its own slice of it
-    (:func:`shard_batch`) and DDP averages the gradients. Without a process group this is a plain
-    one-process run with batch ``batch_size``.
+    (:func:`shard_batch`) and DDP averages the gradients. Without a process group this is
+    :func:`~rankcourse.training.fit` with batch ``batch_size``, built from the same pieces.
 
     Args:
         batch_size: rows per rank per step; the global batch is ``batch_size * world_size()``
-            (scale ``lr`` with it if you change the number of ranks; see the appendix).
-        device: this rank's device (default: what :func:`init_process_group` chose, or the CPU).
-        Other arguments as in :func:`~rankcourse.training.fit`.
+            (scale ``lr`` with it when you change the number of ranks; see the appendix). A last
+            global batch with fewer rows than ranks joins the one before it.
+        device: this rank's device (default: GPU ``LOCAL_RANK`` under a group on CUDA, else the CPU).
+        Other arguments as in :func:`~rankcourse.training.fit`; dropout draws different masks on
+        each rank (its RNG is seeded with ``seed + rank``).
 
     Returns:
         The history, the same DataFrame on every rank: one row per epoch with ``epoch``, ``step``,
         ``train_loss`` (mean over all ranks' rows), the validation columns (computed on rank 0 and
         shared), ``samples_per_s`` (global rows per second) and ``elapsed_s``.
 
-    Early stopping: rank 0 validates and decides; the decision is broadcast so every rank leaves the
-    loop at the same epoch (a rank that left alone would make the others wait for ever in the next
-    all-reduce). Every rank keeps its own copy of the best weights (the copies are identical).
+    Early stopping: rank 0 validates; its score is broadcast, every rank keeps its own (identical)
+    best weights, and rank 0's decision to stop is broadcast, so every rank leaves the loop at the
+    same epoch (a rank that left alone would make the others wait in the next all-reduce).
     """
-    _check_args(model, train, valid, epochs, batch_size, early_stopping)
-    dev = torch.device(device) if device is not None else (
-        torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() and is_distributed()
-        else torch.device("cpu"))
-    torch.manual_seed(seed)  # same initial weights everywhere (DDP also broadcasts rank 0's)
-    run = _Run(model, train, dev, loss, task_weights, optimizer, lr, weight_decay)
-    tr, va = train.to(dev), (valid.to(dev) if valid is not None and is_main_process() else None)
-    torch.manual_seed(seed + rank())  # dropout: each rank its own masks
-    order_gen = torch.Generator().manual_seed(seed)
-    history = _train_epochs(run, tr, va, epochs, batch_size, early_stopping, order_gen, progress)
-    frame = pd.DataFrame(history["rows"])
-    if early_stopping is not None and history["best_state"] is not None:
-        model.load_state_dict(history["best_state"])
-        frame.attrs.update(best_step=history["best_step"], best_score=history["best_score"])
-    model.eval()
+    _check_fit_arguments(model, train, valid, epochs=epochs, batch_size=batch_size, max_steps=None,
+                         eval_every=None, log_every=1, early_stopping=early_stopping, lr=lr,
+                         weight_decay=weight_decay)
+    if device is None and is_distributed() and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
+    device = torch.device(device or "cpu")
+    loss_fns = resolve_losses(loss, train.task_names, train.task_types)
+    weighting = resolve_task_weights(task_weights, train.task_names).to(device)
+    scored = scored_tasks(valid, early_stopping) if valid is not None and is_main_process() else []
+    model.to(device)
+    extra = [p for p in weighting.parameters() if p.requires_grad] if isinstance(weighting, nn.Module) else []
+    ddp = wrap_ddp(model, device) if is_distributed() else model
+    step_fn = ShardStep(ddp, loss_fns, weighting, resolve_optimizers(optimizer, model, extra, lr, weight_decay), extra)
+    stopper = EarlyStopping(early_stopping, [model] + ([weighting] if extra else [])) if early_stopping else None
+    va = valid.to(device) if valid is not None and is_main_process() else None
+    with contextlib.ExitStack() as stack:
+        stack.callback(model.eval)
+        stack.enter_context(_seeded(seed + rank(), device))  # dropout: each rank its own masks
+        stack.enter_context(_trusted(model))
+        rows = _train_epochs(step_fn, train.to(device), va, scored, stopper, epochs=epochs,
+                             batch_size=batch_size, seed=seed, progress=progress)
+    frame = pd.DataFrame(_share_rows(rows))
+    if stopper is not None and stopper.best_step is not None:
+        stopper.restore()
+        frame.attrs.update(best_step=stopper.best_step, best_score=stopper.best_score)
     return frame
 
 
-class _Patience:
-    """Rank 0's early-stopping bookkeeping: best score so far and epochs left without a gain."""
-
-    def __init__(self, patience: int | None) -> None:
-        self.patience = patience
-        self.left = patience
-        self.best_score = -math.inf
-
-    def update(self, score: float) -> tuple[bool, bool]:
-        """Record an epoch's score; return (new best?, stop now?)."""
-        improved = score > self.best_score
-        if improved:
-            self.best_score = score
-        if self.patience is None:
-            return improved, False
-        self.left = self.patience if improved else self.left - 1
-        return improved, self.left <= 0
-
-
-def _train_epochs(run: _Run, tr: TabularData, va: TabularData | None, epochs: int, batch_size: int,
-                  early_stopping: int | None, order_gen: torch.Generator, progress: bool) -> dict[str, Any]:
-    """The epoch loop of :func:`fit_distributed`; returns the history rows and the best weights."""
-    r, w, n = rank(), world_size(), len(tr)
-    global_batch = batch_size * w
-    steps_per_epoch = math.ceil(n / global_batch)
+def _train_epochs(step_fn: ShardStep, tr: TabularData, va: TabularData | None, scored: list[int],
+                  stopper: EarlyStopping | None, *, epochs: int, batch_size: int, seed: int,
+                  progress: bool) -> list[dict[str, Any]]:
+    """The epoch loop of :func:`fit_distributed`; returns this rank's history rows."""
+    r, w = rank(), world_size()
+    min_rows = w * (2 if has_batch_norm(step_fn.model) else 1)  # every rank gets a row (two with BN)
+    bounds = batch_bounds(len(tr), batch_size * w, min_rows=min_rows)
+    running = RunningLoss(tr.n_tasks, tr.dense.device)
+    order_gen = torch.Generator().manual_seed(seed)
     rows: list[dict[str, Any]] = []
-    out: dict[str, Any] = {"best_state": None, "best_step": None}
-    patience = _Patience(early_stopping)
-    step, start = 0, time.perf_counter()
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not (progress and r == 0), unit="step",
-               desc=f"fit_distributed {type(run.model).__name__} x{w}")
-    run.model.train()
-    trusted = getattr(run.model, "trusted_inputs", None)
-    try:
-        with (trusted() if callable(trusted) else contextlib.nullcontext()):
-            for epoch in range(epochs):
-                perm = torch.randperm(n, generator=order_gen).to(tr.dense.device)
-                epoch_start = time.perf_counter()
-                for b in range(steps_per_epoch):
-                    glob = perm[b * global_batch:(b + 1) * global_batch]
-                    idx = shard_batch(glob, r, w)
-                    share = w * len(idx) / len(glob)
-                    run.step(tr.dense[idx], tr.sparse[idx], tr.labels[idx], share, check=step == 0)
-                    step += 1
-                    bar.update(1)
-                seconds = time.perf_counter() - epoch_start
-                row = {"epoch": float(epoch + 1), "step": step, "train_loss": run.read_train_loss(step)}
-                # Rank 0 validates and decides; every rank follows its decision.
-                improved, stop = _validate_on_rank0(run, va, row, patience)
-                improved, stop = broadcast_flags([improved, stop], run.device)
-                if improved and early_stopping is not None:
-                    out["best_state"] = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
-                    out["best_step"] = step
-                row.update(samples_per_s=n / seconds, elapsed_s=time.perf_counter() - start)
-                rows.append(row)
-                if stop:
-                    break
-    finally:
-        bar.close()
-    out["rows"] = _share_rows(rows)
-    out["best_score"] = out["rows"][-1].get("best_score") if out["rows"] else None
-    for row in out["rows"]:
-        row.pop("best_score", None)
-    return out
+    start = time.perf_counter()
+    step = 0
+    bar = tqdm(total=epochs * len(bounds), disable=not (progress and r == 0), unit="step",
+               desc=f"fit_distributed x{w}")
+    with bar:
+        step_fn.model.train()
+        for epoch in range(epochs):
+            order = torch.randperm(len(tr), generator=order_gen).to(tr.dense.device)
+            for lo, hi in bounds:
+                idx = shard_batch(order[lo:hi], r, w)
+                total, tasks = step_fn(tr.dense[idx], tr.sparse[idx], tr.labels[idx], share=w * len(idx) / (hi - lo))
+                running.add(total, tasks, rows=hi - lo)
+                step += 1
+                bar.update(1)
+            row = _epoch_row(step_fn, running, va, scored, step, epoch, tr.task_names)
+            stop = _early_stopping_decision(stopper, row.get("valid_score"), step, tr.dense.device)
+            row["elapsed_s"] = time.perf_counter() - start
+            rows.append(row)
+            running.reset()
+            if stop:
+                break
+    return rows
 
 
-def _validate_on_rank0(run: _Run, va: TabularData | None, row: dict[str, Any],
-                       patience: _Patience) -> tuple[bool, bool]:
-    """Validation columns into ``row`` on rank 0; returns (new best score?, stop now?)."""
-    if va is None:  # other ranks, or no validation split
-        return False, False
-    metrics, score = _valid_metrics(run.model, va, 8192)
-    run.model.train()
-    row.update(metrics)
-    decision = patience.update(score)
-    row["best_score"] = patience.best_score  # popped after the rows are shared
-    return decision
+def _epoch_row(step_fn: ShardStep, running: RunningLoss, va: TabularData | None, scored: list[int],
+               step: int, epoch: int, task_names: Sequence[str]) -> dict[str, Any]:
+    """One history row: global training loss (all ranks), validation columns (rank 0)."""
+    speed = running.samples_per_s()  # global rows: running counts the whole global batch
+    train_loss, task_losses = _global_train_loss(running, step)
+    row: dict[str, Any] = {"epoch": float(epoch + 1), "step": step, "train_loss": train_loss}
+    if running.n_tasks > 1:
+        row.update({f"train_loss_{t}": v for t, v in zip(task_names, task_losses)})
+    if va is not None:
+        model = step_fn.model.module if isinstance(step_fn.model, DistributedDataParallel) else step_fn.model
+        row.update(validation_row(model, va, 8192, scored))
+        model.train()
+    row["samples_per_s"] = speed
+    return row
+
+
+def _early_stopping_decision(stopper: EarlyStopping | None, score: float | None, step: int,
+                             device: torch.device) -> bool:
+    """Every rank records rank 0's score (so each keeps the same best weights); rank 0's decision
+    to stop is broadcast and followed by all."""
+    if stopper is None:
+        return False
+    stopper.observe(broadcast_score(score, device), step)
+    stop = stopper.end_epoch()
+    return broadcast_flags([stop], device)[0]
 
 
 def _share_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -423,7 +402,7 @@ def launch(fn: Callable[..., Any], world: int, args: tuple = (), timeout_s: floa
     After ``timeout_s`` seconds every rank is stopped and :class:`TimeoutError` is raised.
     Results come back through files that ``fn`` writes itself.
     """
-    _positive_int(world, "world")
+    check_positive_int(world, "world")
     ctx = mp.start_processes(_worker, args=(fn, world, _free_port(), args, timeout_s), nprocs=world,
                              join=False, start_method="spawn")
     deadline = time.monotonic() + timeout_s
