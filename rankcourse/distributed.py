@@ -292,8 +292,13 @@ def fit_distributed(
         stack.callback(model.eval)
         stack.enter_context(_seeded(seed + rank(), device))  # dropout: each rank its own masks
         stack.enter_context(_trusted(model))
-        rows = _train_epochs(step_fn, train.to(device), va, scored, stopper, epochs=epochs,
-                             batch_size=batch_size, seed=seed, progress=progress)
+        try:
+            rows = _train_epochs(step_fn, train.to(device), va, scored, stopper, epochs=epochs,
+                                 batch_size=batch_size, seed=seed, progress=progress)
+        except Exception as exc:  # torchrun prints each failed rank's traceback: say which rank
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"raised on rank {rank()} of {world_size()} in fit_distributed")
+            raise
     frame = pd.DataFrame(_share_rows(rows))
     if stopper is not None and stopper.best_step is not None:
         stopper.restore()
@@ -399,6 +404,8 @@ def launch(fn: Callable[..., Any], world: int, args: tuple = (), timeout_s: floa
     ``fn`` must be importable by name (defined in a module, not in a notebook cell): the processes
     are started with ``spawn``. If any rank raises, the others are terminated and
     :class:`RankFailedError` names the rank and carries its traceback; no rank is left waiting.
+    (``torchrun`` does the same for a script: when one worker fails it stops the others and
+    reports the failed rank's traceback.)
     After ``timeout_s`` seconds every rank is stopped and :class:`TimeoutError` is raised.
     Results come back through files that ``fn`` writes itself.
     """
@@ -411,7 +418,8 @@ def launch(fn: Callable[..., Any], world: int, args: tuple = (), timeout_s: floa
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the {world} ranks did not finish within {timeout_s} s; all were stopped")
     except mp.ProcessRaisedException as exc:
-        raise RankFailedError(f"rank {exc.error_index} of {world} raised; the other ranks were stopped.\n{exc}") from None
+        raise RankFailedError(f"rank {exc.error_index} of {world} raised; the other ranks were "
+                              f"stopped.\n{exc}") from None
     except mp.ProcessExitedException as exc:
         raise RankFailedError(f"rank {exc.error_index} of {world} exited with code {exc.exit_code}; "
                               "the other ranks were stopped") from None

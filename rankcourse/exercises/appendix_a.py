@@ -33,14 +33,16 @@ def check_allreduce_seconds(fn: Callable[..., float]) -> None:
         got = float(fn(rows, dim, world, link))
         if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
             continue
-        where = f"for rows={rows}, dim={dim}, world={world}, {link} Gbit/s you return {got:.6g} s, expected {want:.6g} s"
+        where = (f"for rows={rows}, dim={dim}, world={world}, {link} Gbit/s you return {got:.6g} s, "
+                 f"expected {want:.6g} s")
         ratio = got / want if want else math.inf
         if want == 0:
             raise AssertionError(f"{where}: with one rank there is nothing to exchange")
         hints = {1 / 8: "a link speed in bits is 1/8 as many bytes: bytes/s = Gbit/s * 1e9 / 8",
                  8.0: "you multiplied by 8 where bits become bytes by dividing by 8",
                  4.0: "a float32 is 4 bytes, count them once", 0.25: "each float32 value is 4 bytes",
-                 world / (2 * (world - 1)): "a ring all-reduce moves 2 (W - 1) / W times the buffer, not the buffer once",
+                 world / (2 * (world - 1)):
+                     "a ring all-reduce moves 2 (W - 1) / W times the buffer, not the buffer once",
                  world / (world - 1): "the ring moves the buffer twice (reduce-scatter, then all-gather)",
                  0.5: "the ring moves the buffer twice (reduce-scatter, then all-gather)"}
         for factor, hint in hints.items():
