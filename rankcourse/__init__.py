@@ -10,6 +10,8 @@ Rooms, with imports running one way (``a <- b``: ``b`` imports ``a``)::
     inference  <-  metrics  <-  plots
     data, inference, losses, runtime  <-  training      (fit, built from named pieces)
     layers, models, losses, training  <-  replicas      (many small multi-task models at once)
+    data, models, training  <-  distributed  <-  ddp_job      (data-parallel fit under torchrun)
+    models, training, distributed  <-  sharded_tables      (optional: TorchRec sharded tables)
     exercises   (self-checks for the chapters' code exercises; import the rooms above)
 
 Import what you need from the rooms, e.g. ``from rankcourse.models import DeepFM``. The names
