@@ -11,4 +11,7 @@ unset MPLBACKEND
 bash scripts/build_book.sh
 bash scripts/build_book.sh --instructor --reuse-execution
 # -p no:cacheprovider: a .pytest_cache/README.md would break the next -W build.
-.venv/bin/python -m pytest -p no:cacheprovider tests notebooks --nbval-lax --nbval-current-env "$@"
+# notebooks/student holds the solution-free copies of the same chapters; tests/test_student_notebooks.py
+# checks them against the sources, so they are not executed a second time.
+.venv/bin/python -m pytest -p no:cacheprovider tests notebooks --ignore=notebooks/student \
+    --nbval-lax --nbval-current-env "$@"

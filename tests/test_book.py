@@ -266,7 +266,8 @@ def test_chapter_pages_have_a_colab_launch_link():
     for nb in NOTEBOOKS:
         page = STUDENT / "notebooks" / f"{nb.stem}.html"
         assert page.is_file(), f"{page.relative_to(ROOT)} was not built"
-        link = f"https://colab.research.google.com/github/rankcourse/rankcourse/blob/main/notebooks/{nb.name}"
+        # The student edition opens the solution-free copy (tests/test_student_notebooks.py).
+        link = f"https://colab.research.google.com/github/rankcourse/rankcourse/blob/main/notebooks/student/{nb.name}"
         assert link in page.read_text(encoding="utf8"), f"{page.name} has no Colab link {link}"
 
 

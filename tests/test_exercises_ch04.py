@@ -1,4 +1,4 @@
-"""The Chapter 4 self-checks pass the reference answers and name the typical mistakes."""
+"""The Chapter 4 self-checks pass right answers and name the typical mistakes."""
 
 from __future__ import annotations
 
@@ -6,103 +6,91 @@ import pytest
 import torch
 
 from rankcourse.exercises.ch04 import (
-    check_cross_v2_layer,
-    check_mix_param_count,
-    reference_cross_v2_layer,
-    reference_mix_param_count,
+    check_cin_layer,
+    check_cin_weight_gradient,
+    reference_cin_layer,
+    reference_cin_weight_gradient,
 )
-from rankcourse.layers import CrossNetV2
+from rankcourse.layers import CIN
 
 
-# --------------------------------------------------------------------------- cross layer
-def test_cross_v2_check_passes_the_reference(capsys):
-    check_cross_v2_layer(reference_cross_v2_layer)
+# --------------------------------------------------------------------------- CIN layer
+def test_cin_layer_check_passes_the_reference(capsys):
+    check_cin_layer(reference_cin_layer)
     assert "all 5 cases pass" in capsys.readouterr().out
 
 
-def test_cross_v2_check_passes_an_equivalent_einsum_answer():
-    check_cross_v2_layer(lambda x0, xl, W, b: x0 * (torch.einsum("ij,bj->bi", W, xl) + b) + xl)
+def test_cin_layer_check_passes_a_broadcasting_answer():
+    def broadcast(x0, xk, W):
+        products = xk.unsqueeze(2) * x0.unsqueeze(1)            # (B, H_prev, F, d)
+        return (W.unsqueeze(0).unsqueeze(-1) * products.unsqueeze(1)).sum(dim=(2, 3))
+
+    check_cin_layer(broadcast)
 
 
-def test_reference_cross_v2_layer_matches_the_package_layer():
+def test_reference_cin_layer_matches_the_package_module():
     torch.manual_seed(0)
-    net = CrossNetV2(7, 1).double()
-    with torch.no_grad():
-        net.layers[0].bias.normal_()
-    x0 = torch.randn(4, 7, dtype=torch.float64)
-    layer = net.layers[0]
-    expected = net(x0)
-    assert torch.allclose(reference_cross_v2_layer(x0, x0, layer.weight, layer.bias), expected, atol=1e-12)
+    x0 = torch.randn(5, 3, 4, dtype=torch.float64)
+    cin = CIN(3, 4, layer_sizes=(2, 2), split_half=False).double()
+    first = reference_cin_layer(x0, x0, cin.weights[0].view(2, 3, 3))
+    second = reference_cin_layer(x0, first, cin.weights[1].view(2, 2, 3))
+    expected = cin(x0)
+    assert torch.allclose(torch.cat([first.sum(-1), second.sum(-1)], dim=1), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda x0, xl, W, b: x0 * (xl @ W.T) + b + xl, "bias is added outside"),
-        (lambda x0, xl, W, b: xl * (xl @ W.T + b) + xl, "multiplied by xl where x0 belongs"),
-        (lambda x0, xl, W, b: x0 * (xl @ W + b) + xl, "W is applied transposed"),
-        (lambda x0, xl, W, b: x0 * (xl @ W.T + b), "residual is missing"),
-        (lambda x0, xl, W, b: x0 * (xl @ W.T + b) + x0, "residual adds x0"),
+        (lambda x0, xk, W: torch.einsum("hij,bie,bje->bhe", W, xk, xk[:, : x0.shape[1]]), "by themselves"),
+        (lambda x0, xk, W: torch.einsum("hji,bie,bje->bhe", W, xk, x0), "indices of W are swapped"),
+        (lambda x0, xk, W: torch.einsum("hij,bie,bjf->bhe", W, xk, x0), "bit-wise"),
+        (lambda x0, xk, W: torch.einsum("hij,bie,bje->bh", W, xk, x0), "summed over the embedding"),
+        (lambda x0, xk, W: torch.einsum("hij,bie,bje->bhe", W, xk, x0).squeeze(0), "squeeze"),
+        (lambda x0, xk, W: 2 * torch.einsum("hij,bie,bje->bhe", W, xk, x0), "not one of the usual mistakes"),
+        (lambda x0, xk, W: torch.einsum("hij,bie,bje->bhe", W, xk, x0).tolist(), "expected a torch.Tensor"),
     ],
 )
-def test_cross_v2_check_names_the_mistake(wrong, message):
+def test_cin_layer_check_names_the_mistake(wrong, message):
     with pytest.raises(AssertionError, match=message):
-        check_cross_v2_layer(wrong)
+        check_cin_layer(wrong)
 
 
-def test_cross_v2_check_catches_a_squeezed_batch_of_one():
-    def squeezing(x0, xl, W, b):
-        return (x0 * (xl @ W.T + b) + xl).squeeze()
+def test_cin_layer_check_rejects_changing_an_input_in_place():
+    def in_place(x0, xk, W):
+        out = reference_cin_layer(x0, xk, W)
+        xk.zero_()
+        return out
 
-    with pytest.raises(AssertionError, match=r"batch of one.*\(5,\).*expected \(1, 5\).*squeeze"):
-        check_cross_v2_layer(squeezing)
-
-
-def test_cross_v2_check_rejects_in_place_changes_and_non_tensors():
-    def in_place(x0, xl, W, b):
-        xl += x0 * (xl @ W.T + b)
-        return xl
-
-    with pytest.raises(AssertionError, match="changed its input xl in place"):
-        check_cross_v2_layer(in_place)
-    with pytest.raises(AssertionError, match="returned ndarray"):
-        check_cross_v2_layer(lambda x0, xl, W, b: (x0 * (xl @ W.T + b) + xl).numpy())
+    with pytest.raises(AssertionError, match="changed its input xk in place"):
+        check_cin_layer(in_place)
 
 
-def test_cross_v2_check_reports_an_unknown_error_with_its_size():
-    with pytest.raises(AssertionError, match="not one of the usual mistakes"):
-        check_cross_v2_layer(lambda x0, xl, W, b: 2 * (x0 * (xl @ W.T + b)) + xl)
+# --------------------------------------------------------------------------- CIN weight gradient
+def test_cin_gradient_check_passes_the_reference(capsys):
+    check_cin_weight_gradient(reference_cin_weight_gradient)
+    assert "all 5 cases agree with autograd" in capsys.readouterr().out
 
 
-def test_cross_v2_check_does_not_leave_a_stub_passing():
-    def stub(x0, xl, W, b):
-        raise NotImplementedError
+def test_reference_cin_gradient_matches_finite_differences():
+    from rankcourse.gradcheck import numerical_gradient
 
-    with pytest.raises(NotImplementedError):
-        check_cross_v2_layer(stub)
-
-
-# --------------------------------------------------------------------------- parameter count
-def test_mix_count_check_passes_the_reference(capsys):
-    check_mix_param_count(reference_mix_param_count)
-    assert "match the parameters of a real CrossNetMix" in capsys.readouterr().out
+    torch.manual_seed(1)
+    x0, xk = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64)
+    delta, W = torch.randn(2, 2, 4, dtype=torch.float64), torch.randn(2, 5, 3, dtype=torch.float64)
+    numeric = numerical_gradient(lambda w: (delta * reference_cin_layer(x0, xk, w)).sum(), W)
+    assert torch.allclose(reference_cin_weight_gradient(x0, xk, delta), numeric, atol=1e-8)
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda d, L, r, E: L * (E * (2 * d * r + r * r) + d), "left out the gates"),
-        (lambda d, L, r, E: L * (E * (2 * d * r + r * r) + d + E * d), "left out the gate biases"),
-        (lambda d, L, r, E: L * (E * (2 * d * r) + d + E * (d + 1)), r"left out C"),
-        (lambda d, L, r, E: E * (2 * d * r + r * r) + d + E * (d + 1), "multiply by n_layers"),
-        (lambda d, L, r, E: L * (E * (2 * d * r + r * r + d) + E * (d + 1)), "shared by the experts"),
+        (lambda x0, xk, d: torch.einsum("bhe,bie,bje->hij", d, xk, x0) / x0.shape[0], "averaged over the batch"),
+        (lambda x0, xk, d: torch.einsum("bhe,bie,bje->hji", d, xk, x0), "swapped"),
+        (lambda x0, xk, d: torch.einsum("bhe,bie,bje->hij", d, xk, xk[:, : x0.shape[1]]), "xk where x0 belongs"),
+        (lambda x0, xk, d: torch.einsum("bhe,bie,bjf->hij", d, xk, x0), "all pairs of coordinates"),
+        (lambda x0, xk, d: torch.einsum("bhe,bie,bje->bhij", d, xk, x0), "one gradient per example"),
     ],
 )
-def test_mix_count_check_names_the_missing_part(wrong, message):
+def test_cin_gradient_check_names_the_mistake(wrong, message):
     with pytest.raises(AssertionError, match=message):
-        check_mix_param_count(wrong)
-
-
-def test_mix_count_check_rejects_a_non_integer():
-    with pytest.raises(AssertionError, match="expected an integer count"):
-        check_mix_param_count(lambda d, L, r, E: reference_mix_param_count(d, L, r, E) + 0.5)
+        check_cin_weight_gradient(wrong)

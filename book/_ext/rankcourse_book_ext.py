@@ -9,6 +9,12 @@ This extension replaces ``solution-start`` by a subclass that, when solutions ar
 returns a marker node; a transform then removes the marker, every sibling up to the matching
 ``solution-end`` and the end marker itself. With `hide_solutions: false` nothing changes.
 
+In the student edition it also gives students notebooks without solutions: the Colab launch
+button opens the committed solution-free copy ``notebooks/student/NAME.ipynb`` instead of
+``notebooks/NAME.ipynb``, and the downloadable source ``_sources/notebooks/NAME.ipynb`` is
+replaced by the same copy, made afresh from the source (see ``student_notebooks.py``). The
+instructor edition keeps the full notebooks in both places.
+
 It also deletes ``_static/mathjax/latest.js`` from the built site after sphinx-mathjax-offline
 has copied MathJax there: that component's only job is to load the newest MathJax from a CDN,
 and no page of this book uses it (pages load the local ``tex-chtml.js``).
@@ -16,6 +22,7 @@ and no page of this book uses it (pages load the local ``tex-chtml.js``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,12 @@ from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
+
+_EXT_DIR = Path(__file__).resolve().parent
+if str(_EXT_DIR) not in sys.path:  # the sibling module, also when loaded by file path in tests
+    sys.path.insert(0, str(_EXT_DIR))
+
+from student_notebooks import student_notebook_text, student_path  # noqa: E402
 
 
 class hidden_solution_start(nodes.Element):
@@ -77,12 +90,49 @@ def _prune_mathjax_cdn_loader(app: Sphinx, exc: Exception | None) -> None:
         latest.unlink(missing_ok=True)
 
 
+def _notebook_source(app: Sphinx, pagename: str) -> Path | None:
+    source = Path(app.env.doc2path(pagename))
+    return source if source.suffix == ".ipynb" else None
+
+
+def _point_colab_at_student_copy(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Student edition: the Colab button opens notebooks/student/NAME.ipynb in the repository."""
+    source = _notebook_source(app, pagename)
+    if not app.config.hide_solutions or source is None:
+        return
+    full = f"/{pagename}.ipynb"
+    student = "/" + student_path(Path(pagename + ".ipynb")).as_posix()
+    for group in context.get("header_buttons", []):
+        for button in group.get("buttons", []):
+            url = button.get("url", "")
+            if button.get("text") == "Colab" and url.endswith(full):
+                button["url"] = url[: -len(full)] + student
+
+
+def _write_student_sources(app: Sphinx, exc: Exception | None) -> None:
+    """Student edition: each notebook's downloadable source is its solution-free copy."""
+    if exc is not None or app.builder.format != "html" or not app.config.hide_solutions:
+        return
+    root = Path(app.srcdir)
+    for docname in sorted(app.env.found_docs):
+        source = _notebook_source(app, docname)
+        target = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
+        if source is not None and target.is_file():
+            target.write_text(student_notebook_text(source, root), encoding="utf8")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx_exercise")
     # sphinx-mathjax-offline copies MathJax at build-finished (default priority 500):
     # prune after it.
     app.setup_extension("sphinx-mathjax-offline")
     app.connect("build-finished", _prune_mathjax_cdn_loader, priority=900)
+    # After sphinx-book-theme builds its header buttons (priority 501) and after Sphinx has
+    # copied the sources (during writing): swap in the student copies.
+    app.connect("html-page-context", _point_colab_at_student_copy, priority=600)
+    app.connect("build-finished", _write_student_sources, priority=900)
     from sphinx_exercise.directive import SolutionStartDirective
 
     class HidingSolutionStartDirective(SolutionStartDirective):

@@ -1,14 +1,15 @@
-"""Self-checks for the code exercises of Chapter 4 (DCN and DCN-V2).
+"""Self-checks for the code exercises of Chapter 4 (DCN, DCN-V2 and xDeepFM's CIN).
 
-* :func:`check_cross_v2_layer` -- one DCN-V2 cross layer, ``x_{l+1} = x_0 ⊙ (W x_l + b) + x_l``
-  (Wang et al. 2021, eq. 1), written as a function of plain tensors.
-* :func:`check_mix_param_count` -- the number of parameters of DCN-V2's low-rank mixture of cross
-  experts (same paper, eq. 3-4) as :class:`rankcourse.layers.CrossNetMix` builds it.
+* :func:`check_cin_layer` -- one layer of xDeepFM's compressed interaction network (Lian et al.
+  2018, eq. 6), ``X^k_h = sum_{i,j} W_{h,i,j} (X^{k-1}_i ⊙ X^0_j)``, as a function of plain tensors.
+* :func:`check_cin_weight_gradient` -- the gradient of ``L = sum(delta * X^k)`` with respect to
+  that layer's weight ``W``.
 
-Each check compares the student's answer with a reference on a few small cases and, when the
-answer is wrong, says what is wrong: it recognises the usual mistakes (the bias outside the
-product, ``x_l`` where ``x_0`` belongs, ``W`` transposed, a missing residual, a squeezed batch of
-one) and names them.
+Neither answer is printed in the chapter (the chapter uses the package's ``CIN`` module without
+showing its code). Each check compares the student's answer with a reference on small cases and,
+when the answer is wrong, recognises the usual mistakes and names them: ``X^{k-1}`` where ``X^0``
+belongs, the two indices of ``W`` swapped, a bit-wise (all pairs of coordinates) product instead of
+a vector-wise one, pooling over the embedding inside the layer, a batch mean instead of a sum.
 """
 
 from __future__ import annotations
@@ -18,52 +19,77 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["check_cross_v2_layer", "check_mix_param_count", "reference_cross_v2_layer", "reference_mix_param_count"]
+__all__ = [
+    "check_cin_layer",
+    "check_cin_weight_gradient",
+    "reference_cin_layer",
+    "reference_cin_weight_gradient",
+]
+
+LayerFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
-# --------------------------------------------------------------------------- cross layer
-def reference_cross_v2_layer(x0: Tensor, xl: Tensor, W: Tensor, b: Tensor) -> Tensor:
-    """The DCN-V2 cross layer: ``x0 ⊙ (W xl + b) + xl`` for a batch of rows.
+# --------------------------------------------------------------------------- references
+def reference_cin_layer(x0: Tensor, xk: Tensor, W: Tensor) -> Tensor:
+    """One CIN layer without activation or bias: ``out[b, h] = sum_{i,j} W[h, i, j] xk[b, i] ⊙ x0[b, j]``.
 
-    Shapes: ``x0, xl (batch, d)``, ``W (d, d)`` stored like ``nn.Linear.weight`` (row ``i`` gives
-    output ``i``), ``b (d,)`` -> ``(batch, d)``.
+    Shapes: ``x0 (batch, F, d)`` the field embeddings, ``xk (batch, H_prev, d)`` the previous
+    layer's feature maps (``x0`` itself for the first layer), ``W (H, H_prev, F)`` -> ``(batch, H, d)``.
     """
-    return x0 * (xl @ W.T + b) + xl
+    return torch.einsum("hij,bie,bje->bhe", W, xk, x0)
 
 
-# The usual wrong answers, each with the hint the check prints when a student's output matches it.
-_MISTAKES: tuple[tuple[str, Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]], ...] = (
-    ("the bias is added outside the Hadamard product (x0 * (W xl) + b + xl, as torch-rechub does); "
-     "the paper has it inside: x0 * (W xl + b) + xl",
-     lambda x0, xl, W, b: x0 * (xl @ W.T) + b + xl),
-    ("you multiplied by xl where x0 belongs: the Hadamard factor is always the input x0 of the cross "
-     "network, not the current layer's input xl (that is what raises the degree by one per layer)",
-     lambda x0, xl, W, b: xl * (xl @ W.T + b) + xl),
-    ("W is applied transposed: with W stored like nn.Linear.weight (row i gives output i), "
-     "W xl for a batch of rows is xl @ W.T, not xl @ W",
-     lambda x0, xl, W, b: x0 * (xl @ W + b) + xl),
-    ("the residual is missing: add xl at the end (x0 * (W xl + b) + xl)",
-     lambda x0, xl, W, b: x0 * (xl @ W.T + b)),
-    ("the residual adds x0; it should add the layer's input xl",
-     lambda x0, xl, W, b: x0 * (xl @ W.T + b) + x0),
-    ("the bias is outside the product and the residual is missing (x0 * (W xl) + b)",
-     lambda x0, xl, W, b: x0 * (xl @ W.T) + b),
+def reference_cin_weight_gradient(x0: Tensor, xk: Tensor, delta: Tensor) -> Tensor:
+    """``dL/dW`` for ``L = sum(delta * cin_layer(x0, xk, W))``, summed over the batch.
+
+    Shapes: ``x0 (batch, F, d)``, ``xk (batch, H_prev, d)``, ``delta (batch, H, d)`` ->
+    ``(H, H_prev, F)``: ``dL/dW[h, i, j] = sum_{b, e} delta[b, h, e] xk[b, i, e] x0[b, j, e]``.
+    """
+    return torch.einsum("bhe,bie,bje->hij", delta, xk, x0)
+
+
+# The usual wrong answers, each with the hint printed when a student's output matches it.
+_LAYER_MISTAKES: tuple[tuple[str, LayerFn], ...] = (
+    ("you multiplied the previous maps by themselves (xk ⊙ xk); the second factor is always the field "
+     "embeddings x0 -- that is what raises the degree by one per layer",
+     lambda x0, xk, W: torch.einsum("hij,bie,bje->bhe", W, xk, xk[:, : x0.shape[1]])),
+    ("the two indices of W are swapped: W[h, i, j] weighs xk[:, i] ⊙ x0[:, j] (i runs over the previous "
+     "maps, j over the fields)",
+     lambda x0, xk, W: torch.einsum("hji,bie,bje->bhe", W, xk, x0)),
+    ("you formed all products of coordinates, xk[:, i, e] * x0[:, j, e'] for every e, e' (bit-wise); "
+     "a CIN multiplies whole vectors element by element (vector-wise): the same e in both factors",
+     lambda x0, xk, W: torch.einsum("hij,bie,bjf->bhe", W, xk, x0)),
+)
+
+_GRADIENT_MISTAKES: tuple[tuple[str, LayerFn], ...] = (
+    ("you averaged over the batch; L is a sum over the batch, so its gradient is a sum too",
+     lambda x0, xk, delta: torch.einsum("bhe,bie,bje->hij", delta, xk, x0) / x0.shape[0]),
+    ("the two indices i (previous maps) and j (fields) are swapped in the result",
+     lambda x0, xk, delta: torch.einsum("bhe,bie,bje->hji", delta, xk, x0)),
+    ("you used xk where x0 belongs (or the other way round): dL/dW[h, i, j] pairs xk[:, i] with x0[:, j]",
+     lambda x0, xk, delta: torch.einsum("bhe,bie,bje->hij", delta, xk, xk[:, : x0.shape[1]])),
+    ("you summed the products over all pairs of coordinates (e, e'); each term pairs the same "
+     "coordinate e of delta, xk and x0",
+     lambda x0, xk, delta: torch.einsum("bhe,bie,bjf->hij", delta, xk, x0)),
 )
 
 
-def _cases(d: int = 5) -> list[tuple[str, Tensor, Tensor, Tensor, Tensor]]:
-    g = torch.Generator().manual_seed(4)
-    W = torch.randn(d, d, generator=g, dtype=torch.float64) / d**0.5
-    b = torch.randn(d, generator=g, dtype=torch.float64)
-    x0 = torch.randn(3, d, generator=g, dtype=torch.float64)
-    xl = torch.randn(3, d, generator=g, dtype=torch.float64)
-    big = 1e3 * torch.randn(2, d, generator=g, dtype=torch.float64)
+# --------------------------------------------------------------------------- cases and helpers
+def _cases() -> list[tuple[str, Tensor, Tensor, Tensor]]:
+    """(name, x0 (B, F, d), xk (B, H_prev, d), W (H, H_prev, F)) in float64."""
+    g = torch.Generator().manual_seed(8)
+
+    def randn(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    x0 = randn(3, 4, 5)
+    xk = randn(3, 6, 5)
     return [
-        ("batch of three", x0, xl, W, b),
-        ("batch of one", x0[:1].clone(), xl[:1].clone(), W, b),
-        ("first layer (xl = x0)", x0, x0.clone(), W, b),
-        ("W = 0 (output must be x0 * b + xl)", x0, xl, torch.zeros_like(W), b),
-        ("large inputs (|x| ~ 1e3)", big, big.flip(0), W, b),
+        ("first layer (xk = x0, F = 4, d = 5, H = 3)", x0, x0.clone(), randn(3, 4, 4)),
+        ("a later layer with as many maps as fields (H_prev = F = 4)", x0, randn(3, 4, 5), randn(3, 4, 4)),
+        ("a later layer (H_prev = 6 maps, F = 4 fields, H = 2)", x0, xk, randn(2, 6, 4)),
+        ("batch of one", x0[:1].clone(), xk[:1].clone(), randn(2, 6, 4)),
+        ("one field, embedding size 1", x0[:, :1, :1].clone(), xk[:, :, :1].clone(), randn(2, 6, 1)),
     ]
 
 
@@ -73,97 +99,104 @@ def _as_tensor(out: object, case: str) -> Tensor:
     return out
 
 
-def check_cross_v2_layer(fn: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor], atol: float = 1e-9) -> None:
-    """Check ``fn(x0, xl, W, b)`` against the DCN-V2 cross layer ``x0 ⊙ (W xl + b) + xl``.
+def _check_unchanged(case: str, names: tuple[str, ...], given: tuple[Tensor, ...], orig: tuple[Tensor, ...]) -> None:
+    for name, a, b in zip(names, given, orig):
+        if not torch.equal(a, b):
+            raise AssertionError(f"on case '{case}' the function changed its input {name} in place; "
+                                 "compute a new tensor instead")
+
+
+def _compare(case: str, out: Tensor, expected: Tensor, mistakes: tuple[tuple[str, LayerFn], ...],
+             args: tuple[Tensor, Tensor, Tensor], what: str, shape_hint: str, atol: float) -> None:
+    if tuple(out.shape) != tuple(expected.shape):
+        raise AssertionError(f"on case '{case}' the output has shape {tuple(out.shape)}; expected "
+                             f"{tuple(expected.shape)}{shape_hint}")
+    out = out.detach().to(torch.float64)
+    scale = 1.0 + float(expected.abs().max())
+    err = float((out - expected).abs().max())
+    if err <= atol * scale:
+        return
+    for hint, wrong in mistakes:
+        try:
+            candidate = wrong(*args)
+        except RuntimeError:  # the mistake needs shapes this case does not have
+            continue
+        if candidate.shape == out.shape and float((out - candidate).abs().max()) <= atol * scale:
+            raise AssertionError(f"on case '{case}' the output is off by {err:.3g}: {hint}")
+    raise AssertionError(f"on case '{case}' the output differs from {what} by up to {err:.3g} "
+                         "(not one of the usual mistakes; print both and compare)")
+
+
+def _shape_hint(out: Tensor, expected: Tensor, pooled_hint: str) -> str:
+    if out.dim() == expected.dim() - 1 and tuple(out.shape) == tuple(expected.shape[:-1]):
+        return pooled_hint
+    if out.numel() == expected.numel() and out.dim() < expected.dim():
+        return " -- do not squeeze(): a batch of one keeps its batch dimension"
+    if out.dim() == expected.dim() + 1:
+        return " -- a dimension was not summed over (the batch? the embedding coordinate?)"
+    return ""
+
+
+# --------------------------------------------------------------------------- the checks
+def check_cin_layer(fn: LayerFn, atol: float = 1e-9) -> None:
+    """Check ``fn(x0, xk, W)`` against one CIN layer, and against the package's ``CIN`` module.
 
     Args:
-        fn: the student's layer. Inputs are float64: ``x0, xl (batch, d)``, ``W (d, d)`` (like
-            ``nn.Linear.weight``), ``b (d,)``; it must return ``(batch, d)`` -- also for a batch of one.
-        atol: tolerance (relative to the size of the reference values).
+        fn: the student's layer; float64 inputs ``x0 (batch, F, d)``, ``xk (batch, H_prev, d)``,
+            ``W (H, H_prev, F)``; it must return ``(batch, H, d)``, also for a batch of one.
+        atol: tolerance, relative to the size of the reference values.
 
     Raises:
         AssertionError naming the case and, when the answer matches a known mistake, the mistake.
     """
-    for case, x0, xl, W, b in _cases():
-        args = (x0.clone(), xl.clone(), W.clone(), b.clone())
+    from ..layers import CIN
+
+    for case, x0, xk, W in _cases():
+        args = (x0.clone(), xk.clone(), W.clone())
         out = _as_tensor(fn(*args), case)
-        for name, given, orig in zip(("x0", "xl", "W", "b"), args, (x0, xl, W, b)):
-            if not torch.equal(given, orig):
-                raise AssertionError(f"on case '{case}' the function changed its input {name} in place; "
-                                     "compute a new tensor instead")
-        expected = reference_cross_v2_layer(x0, xl, W, b)
-        if tuple(out.shape) != tuple(expected.shape):
-            hint = ""
-            if out.numel() == expected.numel() and out.dim() < expected.dim():
-                hint = (" -- a batch of one must stay (1, d); do not squeeze() the batch dimension")
-            raise AssertionError(f"on case '{case}' the output has shape {tuple(out.shape)}; expected "
-                                 f"{tuple(expected.shape)}{hint}")
-        out = out.detach().to(torch.float64)
-        scale = 1.0 + float(expected.abs().max())
-        err = float((out - expected).abs().max())
-        if err <= atol * scale:
-            continue
-        for hint, wrong in _MISTAKES:
-            w = wrong(x0, xl, W, b)
-            if float((out - w).abs().max()) <= atol * scale:
-                raise AssertionError(f"on case '{case}' the output is off by {err:.3g}: {hint}")
-        raise AssertionError(f"on case '{case}' the output differs from x0 * (W xl + b) + xl by up to {err:.3g} "
-                             "(not one of the usual mistakes; print both and compare)")
-    print("check_cross_v2_layer: all 5 cases pass (shapes, batch of one, bias inside, x0 as the factor, residual).")
+        _check_unchanged(case, ("x0", "xk", "W"), args, (x0, xk, W))
+        expected = reference_cin_layer(x0, xk, W)
+        hint = _shape_hint(out, expected, " -- you summed over the embedding dimension; a CIN layer keeps "
+                           "(batch, H, d) and sum-pooling happens only when the maps go to the output")
+        _compare(case, out, expected, _LAYER_MISTAKES, (x0, xk, W), "sum_ij W[h,i,j] xk[:,i] ⊙ x0[:,j]", hint, atol)
+    # The package's first CIN layer, sum-pooled, is the same function (its weight is W viewed flat).
+    _, x0, _, W = _cases()[0]
+    cin = CIN(x0.shape[1], x0.shape[2], layer_sizes=(W.shape[0],), split_half=False).double()
+    with torch.no_grad():
+        cin.weights[0].copy_(W.reshape(W.shape[0], -1))
+        expected = cin(x0)
+    got = fn(x0.clone(), x0.clone(), W.clone()).detach().to(torch.float64).sum(-1)
+    if not torch.allclose(got, expected, atol=atol * (1 + float(expected.abs().max()))):
+        raise AssertionError("the layer agrees with the reference but, sum-pooled, not with rankcourse.layers.CIN; "
+                             "please report this")
+    print("check_cin_layer: all 5 cases pass, and the first layer sum-pooled equals rankcourse.layers.CIN.")
 
 
-# --------------------------------------------------------------------------- parameter count
-def reference_mix_param_count(d: int, n_layers: int, rank: int, n_experts: int) -> int:
-    """Parameters of :class:`rankcourse.layers.CrossNetMix`: per layer, ``n_experts`` experts with
-    ``U, V (d x r)`` and ``C (r x r)``, one bias ``b (d)`` shared by the experts, and a softmax gate
-    ``W_g (d x E)`` with bias ``(E)``."""
-    per_layer = n_experts * (2 * d * rank + rank * rank) + d + n_experts * (d + 1)
-    return n_layers * per_layer
+def check_cin_weight_gradient(fn: LayerFn, atol: float = 1e-9) -> None:
+    """Check ``fn(x0, xk, delta)`` against ``dL/dW`` of one CIN layer, with ``L = sum(delta * X^k)``.
 
+    The reference is autograd through :func:`reference_cin_layer`, so the check also confirms that
+    the closed form (the einsum of :func:`reference_cin_weight_gradient`) is right.
 
-def check_mix_param_count(fn: Callable[[int, int, int, int], int]) -> None:
-    """Check ``fn(d, n_layers, rank, n_experts)`` against the parameter count of ``CrossNetMix``.
-
-    The reference is measured, not only computed: it counts the parameters of a real
-    :class:`rankcourse.layers.CrossNetMix` built with the same sizes.
+    Args:
+        fn: the student's gradient; float64 inputs ``x0 (batch, F, d)``, ``xk (batch, H_prev, d)``,
+            ``delta (batch, H, d)``; it must return ``(H, H_prev, F)`` summed over the batch.
+        atol: tolerance, relative to the size of the reference values.
 
     Raises:
-        AssertionError naming the case and the part of the formula that looks wrong.
+        AssertionError naming the case and, when the answer matches a known mistake, the mistake.
     """
-    from ..layers import CrossNetMix
-
-    cases = [(8, 1, 2, 1), (68, 2, 8, 4), (429, 3, 32, 4), (10, 3, 10, 2)]
-    for d, L, r, E in cases:
-        case = f"d={d}, n_layers={L}, rank={r}, n_experts={E}"
-        got = fn(d, L, r, E)
-        if isinstance(got, Tensor):
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, float)) or got != int(got):
-            raise AssertionError(f"on case {case} the function returned {got!r}; expected an integer count")
-        got = int(got)
-        measured = sum(p.numel() for p in CrossNetMix(d, L, rank=r, n_experts=E).parameters())
-        if got == measured:
-            continue
-        # Which part is missing or counted twice? Compare with the count minus (or plus) each part.
-        parts = {
-            "the gates (E * (d + 1) per layer: a d x E weight and E biases)": L * E * (d + 1),
-            "the gate biases (E per layer)": L * E,
-            "the shared bias b (d per layer)": L * d,
-            "C (r x r per expert)": L * E * r * r,
-            "one of U and V (d x r per expert each)": L * E * d * r,
-        }
-        diff = measured - got
-        hint = ""
-        for what, size in parts.items():
-            if diff == size:
-                hint = f" -- you seem to have left out {what}"
-                break
-            if diff == -size:
-                hint = f" -- you seem to have counted {what} twice"
-                break
-        if not hint and got * L == measured:
-            hint = " -- you counted one layer; multiply by n_layers"
-        if not hint and diff == -L * (E - 1) * d:
-            hint = " -- the bias b is shared by the experts of a layer (d per layer), not one per expert"
-        raise AssertionError(f"on case {case} the count is {got}; CrossNetMix has {measured} parameters{hint}")
-    print(f"check_mix_param_count: all {len(cases)} cases match the parameters of a real CrossNetMix.")
+    g = torch.Generator().manual_seed(9)
+    for case, x0, xk, W in _cases():
+        delta = torch.randn(x0.shape[0], W.shape[0], x0.shape[2], generator=g, dtype=torch.float64)
+        leaf = W.clone().requires_grad_(True)
+        (delta * reference_cin_layer(x0, xk, leaf)).sum().backward()
+        expected = leaf.grad
+        args = (x0.clone(), xk.clone(), delta.clone())
+        out = _as_tensor(fn(*args), case)
+        _check_unchanged(case, ("x0", "xk", "delta"), args, (x0, xk, delta))
+        hint = _shape_hint(out, expected, "")
+        if out.dim() == 4 and tuple(out.shape[1:]) == tuple(expected.shape):
+            hint = " -- one gradient per example; L sums over the batch, so sum them"
+        _compare(case, out, expected, _GRADIENT_MISTAKES, (x0, xk, delta), "the autograd gradient", hint, atol)
+    print("check_cin_weight_gradient: all 5 cases agree with autograd.")

@@ -122,9 +122,9 @@ def check_platt_scaling(fit_platt: Callable[[Any, Any], tuple[float, float]]) ->
 def check_behaviour_pooling(make_module: Callable[[int], nn.Module], seed: int = 0) -> None:
     """Check a target-attention pooling of a behaviour sequence.
 
-    ``make_module(dim)`` returns an ``nn.Module`` whose forward takes ``history (B, T, D)`` float,
-    ``candidate (B, D)`` float and ``mask (B, T)`` bool (True = a real behaviour, False = padding)
-    and returns ``(B, D)``: one vector per row summarising the history *with respect to the
+    ``make_module(dim)`` returns an ``nn.Module`` whose forward takes ``history (B, T, d)`` float,
+    ``candidate (B, d)`` float and ``mask (B, T)`` bool (True = a real behaviour, False = padding)
+    and returns ``(B, d)``: one vector per row summarising the history *with respect to the
     candidate*. Checked: shapes (including a batch of one), that padded positions have no effect,
     that a user with no history gets a finite vector, that the result depends on the candidate
     (otherwise it is plain pooling, not attention), and that gradients reach the history.

@@ -1,1 +1,2 @@
-"""Bookkeeping of the chapters' experiments (data preparation, scoring, tables), kept off the pages."""
+"""Bookkeeping of the chapters' experiments (data preparation, scoring, tables), kept out of the
+notebooks so that the code on the page teaches."""
