@@ -84,6 +84,16 @@ def test_one_cell_solution_and_solution_tagged_cells_are_dropped():
     assert solution_cell_indices(nb) == [1, 2]
 
 
+def test_solution_opened_and_closed_in_one_cell_drops_that_cell_only():
+    nb = _notebook(
+        _markdown("````{solution-start} ex\n:class: dropdown\n````\nShort answer.\n\n````{solution-end}\n````"),
+        _markdown("````{exercise-start} Next\n:label: ex2\n````\nWrite g."),
+        _code("def g():\n    raise NotImplementedError"),
+        _markdown("````{exercise-end}\n````"),
+    )
+    assert solution_cell_indices(nb, "nb.ipynb") == [0]
+
+
 def test_unclosed_or_unopened_solution_is_an_error_naming_the_cell():
     unclosed = _notebook(_markdown("x"), _markdown("```{solution-start} ex\n```"), _code("1"))
     with pytest.raises(ValueError, match=r"nb.ipynb: the \{solution-start\} in cell 1 has no"):
@@ -124,7 +134,7 @@ def test_student_copy_has_no_solution_but_every_exercise(source):
     full = json.loads(source.read_text(encoding="utf8"))
     student = json.loads(student_path(source).read_text(encoding="utf8"))
     assert not _leaks(student), f"{student_path(source).name}: cells {_leaks(student)} hold a solution"
-    labels = re.compile(r":label: (ch\d\d-ex-[\w-]+)")
+    labels = re.compile(r":label: ([A-Za-z0-9]+-ex-[\w-]+)")
     in_full = {m for c in full["cells"] for m in labels.findall("".join(c["source"]))}
     in_student = {m for c in student["cells"] for m in labels.findall("".join(c["source"]))}
     assert in_full and in_full == in_student, f"exercises lost: {sorted(in_full - in_student)}"

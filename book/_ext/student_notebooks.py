@@ -78,8 +78,9 @@ def solution_cell_indices(notebook: dict[str, Any], name: str = "notebook") -> l
                 start = None
             continue
         if _is_markdown_matching(cell, _SOLUTION_START):
-            start = index
             dropped.append(index)
+            # A short solution may open and close in the same markdown cell.
+            start = None if _ends_solution(cell, name, index) else index
         elif _ends_solution(cell, name, index):
             raise ValueError(f"{name}: cell {index} closes a {{solution-end}} that was never opened")
         elif _is_markdown_matching(cell, _SOLUTION_ONE_CELL) or _tagged_solution(cell):

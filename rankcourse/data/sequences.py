@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from ..schema import FeatureSchema, SequenceField, SparseField
-from .ctr import SyntheticDataset, _make_splits, _sigmoid, _solve_intercept
+from ._shared import sigmoid, solve_intercept, split_rows
+from .ctr import SyntheticDataset
 
 __all__ = ["make_behaviour_data", "BehaviourTruth"]
 
@@ -91,7 +92,7 @@ class BehaviourTruth:
 
     def prob(self, dense: Any, sparse: Any) -> np.ndarray:
         """The true click probability, float64 ``(n,)``."""
-        return _sigmoid(self.logit(dense, sparse))
+        return sigmoid(self.logit(dense, sparse))
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -253,8 +254,8 @@ def make_behaviour_data(
 
     truth = BehaviourTruth(schema, item_category, user_effect, item_effect, history_effect, 0.0, taste, lengths)
     z = truth.logit(None, sparse)
-    truth.intercept = _solve_intercept(z, rate)
-    p = _sigmoid(z + truth.intercept)
+    truth.intercept = solve_intercept(z, rate)
+    p = sigmoid(z + truth.intercept)
     labels = (streams["labels"].random(user.size) < p).astype(np.float32)
     dense = np.zeros((user.size, 0), np.float32)
     params = dict(n_users=n_users, impressions_per_user=impressions_per_user, n_items=n_items,
@@ -263,5 +264,6 @@ def make_behaviour_data(
                   history_effect=history_effect, main_effects=main_effects,
                   taste_concentration=taste_concentration, in_taste_share=in_taste_share,
                   positive_rate=rate, split=tuple(split), seed=seed)
-    return _make_splits(schema, dense, sparse, labels[:, None], p.astype(np.float32)[:, None],
-                        ("click",), ("binary",), split, truth, params)
+    parts = split_rows(schema, dense, sparse, labels[:, None], p.astype(np.float32)[:, None],
+                       ("click",), ("binary",), split)
+    return SyntheticDataset(*parts, truth=truth, params=params)
