@@ -302,6 +302,62 @@ def _task_losses(out: Tensor, y: Tensor, loss_fns: Sequence) -> Tensor:
                         for k, fn in enumerate(loss_fns)], dim=1)
 
 
+def _check_replica_arguments(models: Sequence[nn.Module], train: Sequence[TabularData],
+                             valid: Sequence[TabularData] | None, steps: int, lr: float,
+                             lr_schedule: str, eval_every: int | None
+                             ) -> tuple[list[nn.Module], list[TabularData], list[TabularData] | None]:
+    """``train_replicas``'s arguments checked, with the sequences as lists (one split per copy)."""
+    models = list(models)
+    if not models:
+        raise ValueError("train_replicas needs at least one model")
+    train = list(train)
+    if len(train) != len(models):
+        raise ValueError(f"got {len(models)} models but {len(train)} training splits: give one split per copy")
+    if valid is not None:
+        valid = list(valid)
+        if len(valid) != len(models):
+            raise ValueError(f"got {len(models)} models but {len(valid)} validation splits")
+    check_positive_int(steps, "steps")
+    check_learning_rate(lr)
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    check_positive_int(eval_every, "eval_every", allow_none=True)
+    return models, train, valid
+
+
+def _copy_seeds(seed: int | Sequence[int], n_copies: int) -> list[int]:
+    """One batch-order seed per copy: ``seed`` repeated, or the given one-per-copy list."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed)] * n_copies
+    seeds = [int(s) for s in seed]
+    if len(seeds) != n_copies:
+        raise ValueError(f"seed must be an int or one int per copy; got {len(seeds)} seeds for {n_copies} copies")
+    return seeds
+
+
+def _validation_losses(stacked: nn.Module, vx: Tensor, vy: Tensor, vwhich: Tensor,
+                       loss_fns: Sequence, chunk: int = 4096) -> np.ndarray:
+    """Per copy and task mean loss ``(C, T)`` over the whole validation splits, in chunks of rows."""
+    n = vx.shape[1]
+    with torch.no_grad():
+        total = torch.stack([_task_losses(stacked(vx[vwhich, lo:lo + chunk]), vy[vwhich, lo:lo + chunk], loss_fns)
+                             * min(chunk, n - lo) for lo in range(0, n, chunk)]).sum(0)
+    return (total / n).cpu().numpy()
+
+
+def _history_rows(step: int, train_loss: np.ndarray, valid_loss: np.ndarray | None,
+                  task_names: Sequence[str]) -> list[dict]:
+    """Long-format rows (one per copy and task) of one logging point."""
+    rows = []
+    for c in range(train_loss.shape[0]):
+        for k, name in enumerate(task_names):
+            row = {"step": step, "copy": c, "task": name, "train_loss": float(train_loss[c, k])}
+            if valid_loss is not None:
+                row["valid_loss"] = float(valid_loss[c, k])
+            rows.append(row)
+    return rows
+
+
 def train_replicas(
     models: Sequence[nn.Module],
     train: Sequence[TabularData],
@@ -347,21 +403,7 @@ def train_replicas(
         ``train_loss`` (the copy's mean loss on that task since the previous logging point) and,
         with ``valid``, ``valid_loss`` (on the whole validation split).
     """
-    models = list(models)
-    if not models:
-        raise ValueError("train_replicas needs at least one model")
-    train = list(train)
-    if len(train) != len(models):
-        raise ValueError(f"got {len(models)} models but {len(train)} training splits: give one split per copy")
-    if valid is not None:
-        valid = list(valid)
-        if len(valid) != len(models):
-            raise ValueError(f"got {len(models)} models but {len(valid)} validation splits")
-    check_positive_int(steps, "steps")
-    check_learning_rate(lr)
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
-    check_positive_int(eval_every, "eval_every", allow_none=True)
+    models, train, valid = _check_replica_arguments(models, train, valid, steps, lr, lr_schedule, eval_every)
     device = resolve_device(device)
 
     stacked = StackedMultiTask(models).to(device)
@@ -377,12 +419,7 @@ def train_replicas(
         vx, vy, vwhich = vx.to(device, dtype), vy.to(device, dtype), vwhich.to(device)
     n_rows = x.shape[1]
     batch_indices(n_rows, batch_size, 1)  # checks batch_size against the rows
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        seeds = [int(seed)] * stacked.n_copies
-    else:
-        seeds = [int(s) for s in seed]
-        if len(seeds) != stacked.n_copies:
-            raise ValueError(f"seed must be an int or one int per copy; got {len(seeds)} seeds for {stacked.n_copies} copies")
+    seeds = _copy_seeds(seed, stacked.n_copies)
     # Copy c's rows in step t are batch_indices(n_rows, batch_size, steps, seeds[c])[t], drawn one
     # epoch at a time; the distinct data sets are flattened to (U * n_rows, ...) so that one
     # index_select fetches every copy's batch from its own data set.
@@ -405,18 +442,8 @@ def train_replicas(
     def log(step: int) -> None:
         nonlocal acc, acc_steps
         tr = (acc / max(acc_steps, 1)).cpu().numpy()
-        va = None
-        if valid is not None:
-            with torch.no_grad():
-                va = torch.stack([_task_losses(stacked(vx[vwhich, lo:lo + 4096]), vy[vwhich, lo:lo + 4096], loss_fns)
-                                  * min(4096, vx.shape[1] - lo) for lo in range(0, vx.shape[1], 4096)]).sum(0)
-                va = (va / vx.shape[1]).cpu().numpy()
-        for c in range(stacked.n_copies):
-            for k, name in enumerate(task_names):
-                row = {"step": step, "copy": c, "task": name, "train_loss": float(tr[c, k])}
-                if va is not None:
-                    row["valid_loss"] = float(va[c, k])
-                rows.append(row)
+        va = _validation_losses(stacked, vx, vy, vwhich, loss_fns) if valid is not None else None
+        rows.extend(_history_rows(step, tr, va, task_names))
         if not np.all(np.isfinite(tr)):
             raise FloatingPointError(f"training loss became NaN or infinite by step {step}")
         acc = torch.zeros_like(acc)

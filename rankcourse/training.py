@@ -499,6 +499,59 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+def _on_device_with_optimizers(model: nn.Module, weighting: Tensor | nn.Module, device: torch.device,
+                               optimizer: OptimizerSpec, lr: float, weight_decay: float
+                               ) -> tuple[Tensor | nn.Module, list[nn.Parameter], list[torch.optim.Optimizer]]:
+    """Model and task weighting moved to ``device``, the weighting's trainable parameters, and the
+    optimisers (built after the move, as an optimiser holds the parameters it was given)."""
+    model.to(device)
+    weighting = weighting.to(device)
+    extra = [p for p in weighting.parameters() if p.requires_grad] if isinstance(weighting, nn.Module) else []
+    return weighting, extra, resolve_optimizers(optimizer, model, extra, lr, weight_decay)
+
+
+def _enter_training(stack: contextlib.ExitStack, model: nn.Module, seed: int, device: torch.device,
+                    total_steps: float, progress: bool) -> Any:
+    """Enter ``fit``'s contexts on ``stack`` (eval mode, the forked RNG, the value checks and the
+    progress bar are all restored or closed on the way out, error or not); return the bar."""
+    stack.callback(model.eval)
+    stack.enter_context(_seeded(seed, device))
+    # The data was validated (train.check()); skip the per-batch value checks (a host sync per step).
+    stack.enter_context(_trusted(model))
+    bar = stack.enter_context(tqdm(total=total_steps, disable=not progress, unit="step",
+                                   desc=f"fit {type(model).__name__}"))
+    model.train()
+    return bar
+
+
+class HistoryLog:
+    """The rows of ``fit``'s history: the training loss since the previous row, the validation
+    metrics (which also feed early stopping) and the timing."""
+
+    def __init__(self, model: nn.Module, task_names: Sequence[str], n_batches: int,
+                 valid: TabularData | None, eval_batch_size: int, scored: list[int],
+                 stopper: EarlyStopping | None) -> None:
+        self.model, self.task_names, self.n_batches = model, tuple(task_names), n_batches
+        self.valid, self.eval_batch_size, self.scored, self.stopper = valid, eval_batch_size, scored, stopper
+        self.rows: list[dict[str, Any]] = []
+        self.start = time.perf_counter()
+
+    def add_row(self, step: int, running: RunningLoss, bar: Any) -> None:
+        """Append the row for ``step``, show it on the progress bar and reset ``running``."""
+        row: dict[str, Any] = {"epoch": step / self.n_batches, "step": step, "train_loss": running.mean(step)}
+        if len(self.task_names) > 1:
+            row.update({f"train_loss_{t}": v for t, v in zip(self.task_names, running.task_means())})
+        speed = running.samples_per_s()  # before validation: training throughput only
+        if self.valid is not None:
+            row.update(validation_row(self.model, self.valid, self.eval_batch_size, self.scored))
+            if self.stopper is not None:
+                self.stopper.observe(row["valid_score"], step)
+        row.update(samples_per_s=speed, elapsed_s=time.perf_counter() - self.start)
+        self.rows.append(row)
+        bar.set_postfix({k: f"{row[c]:.4f}" for k, c in (("loss", "train_loss"), ("valid", "valid_score")) if c in row})
+        running.reset()
+
+
 def _trusted(model: nn.Module) -> contextlib.AbstractContextManager:
     """The model's ``trusted_inputs()`` switch (no per-batch value checks), if it has one."""
     trusted = getattr(model, "trusted_inputs", None)
@@ -591,45 +644,20 @@ def fit(
     weighting = resolve_task_weights(task_weights, train.task_names)
     scored = scored_tasks(valid, early_stopping) if valid is not None else []
     device = resolve_device(device)
-    model.to(device)
-    weighting = weighting.to(device)
-    extra = [p for p in weighting.parameters() if p.requires_grad] if isinstance(weighting, nn.Module) else []
-    opts = resolve_optimizers(optimizer, model, extra, lr, weight_decay)
+    weighting, extra, opts = _on_device_with_optimizers(model, weighting, device, optimizer, lr, weight_decay)
     tr = train.to(device)  # moved once; batches are index slices of these tensors
     va = valid.to(device) if valid is not None else None
     bounds = batch_bounds(len(tr), batch_size, min_rows=2 if has_batch_norm(model) else 1)
     total_steps = min(max_steps or math.inf, epochs * len(bounds))
     step_fn = TrainStep(model, loss_fns, weighting, opts)
     running = RunningLoss(tr.n_tasks, device)
-    stopper = None
-    if early_stopping is not None:
-        stopper = EarlyStopping(early_stopping, [model] + ([weighting] if extra else []))
-    history: list[dict[str, Any]] = []
-    start, step = time.perf_counter(), 0
-    order_gen = torch.Generator().manual_seed(seed)
-
-    def log_row() -> None:
-        row: dict[str, Any] = {"epoch": step / len(bounds), "step": step, "train_loss": running.mean(step)}
-        if tr.n_tasks > 1:
-            row.update({f"train_loss_{t}": v for t, v in zip(tr.task_names, running.task_means())})
-        speed = running.samples_per_s()
-        if va is not None:
-            row.update(validation_row(model, va, max(batch_size, 8192), scored))
-            if stopper is not None:
-                stopper.observe(row["valid_score"], step)
-        row.update(samples_per_s=speed, elapsed_s=time.perf_counter() - start)
-        history.append(row)
-        bar.set_postfix({k: f"{row[c]:.4f}" for k, c in (("loss", "train_loss"), ("valid", "valid_score")) if c in row})
-        running.reset()
+    stopper = (EarlyStopping(early_stopping, [model] + ([weighting] if extra else []))
+               if early_stopping is not None else None)
+    log = HistoryLog(model, tr.task_names, len(bounds), va, max(batch_size, 8192), scored, stopper)
+    step, order_gen = 0, torch.Generator().manual_seed(seed)
 
     with contextlib.ExitStack() as stack:  # each context is left on the way out, error or not
-        stack.callback(model.eval)
-        stack.enter_context(_seeded(seed, device))
-        # The data was validated (train.check()); skip the per-batch value checks (a host sync per step).
-        stack.enter_context(_trusted(model))
-        bar = stack.enter_context(tqdm(total=total_steps, disable=not progress, unit="step",
-                                       desc=f"fit {type(model).__name__}"))
-        model.train()
+        bar = _enter_training(stack, model, seed, device, total_steps, progress)
         for _ in range(epochs):
             order = torch.randperm(len(tr), generator=order_gen).to(device) if shuffle else None
             for b, (dense, sparse, labels) in enumerate(epoch_batches(tr, bounds, order)):
@@ -637,7 +665,7 @@ def fit(
                 step += 1
                 bar.update(1)
                 if b == len(bounds) - 1 or step >= total_steps or (eval_every and step % eval_every == 0):
-                    log_row()
+                    log.add_row(step, running, bar)
                 elif progress and step % log_every == 0:
                     bar.set_postfix({"loss": f"{running.mean(step):.4f}"})
                 if step >= total_steps:
@@ -645,7 +673,7 @@ def fit(
             if step >= total_steps or (stopper is not None and stopper.end_epoch()):
                 break
 
-    frame = pd.DataFrame(history)
+    frame = pd.DataFrame(log.rows)
     if stopper is not None and stopper.best_step is not None:
         stopper.restore()
         frame.attrs.update(best_step=stopper.best_step, best_score=stopper.best_score)
