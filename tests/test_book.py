@@ -24,7 +24,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PAGES = sorted((ROOT / "book").glob("*.md"))
 STUDENT = ROOT / "_build" / "html"
 INSTRUCTOR = ROOT / "_build" / "instructor" / "html"
-REPO_URL = "https://github.com/rankcourse/rankcourse"
+# The course's home and release, from the one setting (scripts/set_home.py).
+_SET_HOME = importlib.util.spec_from_file_location("set_home", ROOT / "scripts" / "set_home.py")
+set_home = sys.modules.setdefault("set_home", importlib.util.module_from_spec(_SET_HOME))
+_SET_HOME.loader.exec_module(set_home)
+COURSE = set_home.read_course(ROOT)
+REPO_URL = COURSE.repo_url
 
 # Hosts that serve libraries (MathJax, require.js, widget managers, thebe, fonts) to pages.
 CDN_HOSTS = (
@@ -166,7 +171,7 @@ def test_notebook_first_code_cell_installs_the_package_only_in_colab(path):
     first = code[0]
     assert '"google.colab" in sys.modules' in first and "%pip install" in first, (
         f"{path.name}: the first code cell must install the package only in Colab, e.g.\n"
-        'if "google.colab" in sys.modules:\n    %pip install -q "rankcourse @ git+https://github.com/rankcourse/rankcourse@main"'
+        + set_home.install_cell(COURSE)
     )
 
 
@@ -205,7 +210,8 @@ def test_config_serves_maths_and_widgets_locally_and_fetches_nothing():
     assert config["execute"]["execute_notebooks"] == "force"
     assert not config["launch_buttons"].get("binderhub_url") and not config["launch_buttons"].get("thebe")
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
-    assert config["repository"]["url"] == REPO_URL and config["repository"]["branch"] == "main"
+    # Launch buttons open the notebooks at the release the install cell installs.
+    assert config["repository"]["url"] == REPO_URL and config["repository"]["branch"] == COURSE.tag
 
 
 # --------------------------------------------------------------------------- built HTML
@@ -279,7 +285,7 @@ def test_chapter_pages_have_a_colab_launch_link():
         page = STUDENT / "notebooks" / f"{nb.stem}.html"
         assert page.is_file(), f"{page.relative_to(ROOT)} was not built"
         # The student edition opens the solution-free copy (tests/test_student_notebooks.py).
-        link = f"https://colab.research.google.com/github/rankcourse/rankcourse/blob/main/notebooks/student/{nb.name}"
+        link = f"https://colab.research.google.com/github/{COURSE.home}/blob/{COURSE.tag}/notebooks/student/{nb.name}"
         assert link in page.read_text(encoding="utf8"), f"{page.name} has no Colab link {link}"
 
 

@@ -30,7 +30,11 @@ from student_notebooks import (  # noqa: E402
 SOURCES = chapter_notebooks(ROOT)
 STUDENT_SITE = ROOT / "_build" / "html"
 INSTRUCTOR_SITE = ROOT / "_build" / "instructor" / "html"
-COLAB = "https://colab.research.google.com/github/rankcourse/rankcourse/blob/main/"
+sys.path.insert(0, str(ROOT / "scripts"))
+from set_home import read_course  # noqa: E402  (the course's home and release: one setting)
+
+_COURSE = read_course(ROOT)
+COLAB = f"https://colab.research.google.com/github/{_COURSE.home}/blob/{_COURSE.tag}/"
 _IDS = itertools.count()
 SOLUTION_TEXT = re.compile(r"\{solution(-start|-end)?\}")
 

@@ -55,9 +55,10 @@ _INCOME_LABELS = {"- 50000.": 0, "50000+.": 1}
 #: The training file (199,523 rows) in the UCI archive; fetched only with ``download=True``.
 CENSUS_TRAIN_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census-income.data.gz"
 CENSUS_TRAIN_ROWS = 199_523
-#: The test file (99,762 rows): shipped in the repository's ``data/`` folder, the default source. A
-#: package installed without the repository (``pip install git+...`` on Colab) fetches it instead.
-SHIPPED_CENSUS_FILE = Path(__file__).resolve().parents[2] / "data" / "census-income" / "census-income.test.gz"
+#: The test file (99,762 rows), the default source: shipped inside the package (``shipped/``, package
+#: data in pyproject.toml), so a wheel or a ``pip install git+...`` on Colab has it too. If it is
+#: missing (a build that left package data out), ``download=True`` fetches it into the cache.
+SHIPPED_CENSUS_FILE = Path(__file__).resolve().parent / "shipped" / "census-income.test.gz"
 CENSUS_TEST_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census-income.test.gz"
 CENSUS_TEST_ROWS = 99_762
 CENSUS_TEST_SHA256 = "5ac4cacd3ca9f1ecb10de1a0a41e4ac68fdc419e3fec190f5c0c6cc03b2ea659"
@@ -152,7 +153,7 @@ def _check_test_file(path: Path) -> None:
 
 
 def census_test_file(cache_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
-    """The shipped test file, or (package installed without the repository) its copy in the cache,
+    """The test file shipped in the package, or (where a build left it out) its copy in the cache,
     downloaded from the UCI archive if asked and absent."""
     if SHIPPED_CENSUS_FILE.is_file():
         return SHIPPED_CENSUS_FILE
