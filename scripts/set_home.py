@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Other GitHub repositories that the checked pages may link to (cited projects): any other
 #: ``github.com/OWNER/NAME`` there must be the course's home, so a copy a fork missed is caught.
 EXTERNAL_REPOS: frozenset[str] = frozenset()
+#: The owner written in instructions (``github.com/OWNER/NAME``, ``OWNER.github.io/NAME``).
+PLACEHOLDER_OWNER = "OWNER"
 
 _HOME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _VERSION_RE = re.compile(r'^__version__ = "([^"]+)"$', re.MULTILINE)
@@ -261,13 +263,13 @@ def stray_references(root: Path, course: Course) -> list[str]:
         text = page.read_text(encoding="utf8")
         name = page.relative_to(root).as_posix()
         for repo in sorted(set(_GITHUB_REPO_RE.findall(text))):
-            if repo != course.home and repo not in EXTERNAL_REPOS:
+            if repo != course.home and repo not in EXTERNAL_REPOS and not repo.startswith(PLACEHOLDER_OWNER + "/"):
                 problems.append(f"{name}: links to github.com/{repo}, not the course's home {course.home} "
                                 "(a cited project? add it to EXTERNAL_REPOS in scripts/set_home.py)")
         for owner, first in sorted(set(_PAGES_RE.findall(text))):
             site = f"https://{owner}.github.io/" + (f"{first}/" if first else "")
             at_root = course.pages_url == f"https://{owner.lower()}.github.io/"
-            if site != course.pages_url and not at_root:
+            if site != course.pages_url and not at_root and owner != PLACEHOLDER_OWNER:
                 problems.append(f"{name}: links to {site}, not the course's site {course.pages_url}")
     notebooks = chapter_notebooks(root) + sorted((root / "notebooks" / "student").glob("*.ipynb"))
     for path in notebooks:
