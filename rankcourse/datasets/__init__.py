@@ -1,6 +1,6 @@
 """Real data sets as seeded train/valid/test :class:`~rankcourse.data.tabular.TabularData` splits.
 
-One module per data set: :mod:`.census` (UCI Census-Income, shipped in ``data/``), :mod:`.criteo`,
+One module per data set: :mod:`.census` (UCI Census-Income, shipped in the package), :mod:`.criteo`,
 :mod:`.avazu` and :mod:`.movielens` (read from files the user downloads). Vocabularies and dense
 statistics always come from the training split; id 0 of every categorical field is "rare or unseen
 in training", id 1 is "missing". Preprocessed arrays are cached in ``$RANKCOURSE_DATA_DIR`` (default
