@@ -242,6 +242,22 @@ def test_a_fork_page_shows_its_colab_button_and_the_footer(fork, tmp_path):
     assert colab in page
 
 
+@pytest.mark.parametrize("edition", ["html", "instructor/html"])
+def test_every_built_page_shows_the_release_and_the_licences_in_its_footer(edition):
+    site = ROOT / "_build" / edition
+    if not (site / "index.html").is_file():
+        pytest.skip(f"no built site in _build/{edition}: run `bash scripts/build_book.sh` first")
+    missing = []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf8")
+        if "_static" in page.parts or 'http-equiv="Refresh"' in text:  # index.html only redirects
+            continue
+        found = re.search(r'<div class="extra_footer">(.*?)</div>', text, re.DOTALL)
+        if not found or f"rankcourse {COURSE.tag}" not in found.group(1) or "CC BY 4.0" not in found.group(1):
+            missing.append(page.relative_to(site).as_posix())
+    assert not missing, f"pages without the release and licence footer: {missing}"
+
+
 # --------------------------------------------------------------------------- the wheel, as Colab installs it
 
 
