@@ -59,7 +59,7 @@ BOX_KINDS: dict[str, _KindStyle] = {
     "interaction": _KindStyle(_OKABE_ITO["vermillion"], "xx", "dashdot", 1.6, "interaction"),
     "gate": _KindStyle(_OKABE_ITO["reddish purple"], "\\\\\\", "dotted", 1.8, "gate"),
     "output": _KindStyle(_OKABE_ITO["blue"], None, "solid", 2.4, "logit"),
-    "merge": _KindStyle("#595959", None, "solid", 1.0, "concat"),
+    "merge": _KindStyle("#595959", None, "solid", 1.0, "concat / pool"),
     "op": _KindStyle(_OKABE_ITO["black"], None, "solid", 1.2, "operation"),
 }
 _ARROW_STYLES = {"solid": "solid", "dashed": (0, (5, 3)), "dotted": (0, (1.5, 2))}
@@ -204,7 +204,8 @@ class Diagram:
         """An arrow from box ``src`` to box ``dst``, from side ``start`` to side ``end`` (default:
         ``top`` to ``bottom`` when ``dst`` lies above, else ``right`` to ``left`` or back), at
         ``start_at``/``end_at`` along those sides. ``label`` (e.g. a shape) is written
-        ``label_at`` of the way along, moved by ``label_offset`` inches; its left edge sits there.
+        ``label_at`` of the way along, moved by ``label_offset`` inches; its left edge sits there
+        (a label that starts with ``(`` is a shape and is set in the monospaced font).
         ``style`` is ``"solid"``, ``"dashed"`` or ``"dotted"``; ``bend`` curves the arrow; ``elbow``
         draws it as two straight legs with one right-angle turn, leaving and entering straight."""
         for role, name in (("source", src), ("target", dst)):
@@ -233,7 +234,7 @@ class Diagram:
         if label is not None:
             mx = p0[0] + label_at * (p1[0] - p0[0]) + label_offset[0]
             my = p0[1] + label_at * (p1[1] - p0[1]) + label_offset[1]
-            self.note((mx, my), label, family="monospace", ha="left")
+            self.note((mx, my), label, family="monospace" if label.startswith("(") else None, ha="left")
 
     def note(self, xy: tuple[float, float], text: str, ha: str = "left", va: str = "center",
              family: str | None = None, colour: str = "black") -> None:
@@ -245,20 +246,29 @@ class Diagram:
                                              bbox=dict(boxstyle="square,pad=0.08", fc="white", ec="none"),
                                              **kwargs))
 
-    def group(self, names: Sequence[str], label: str, pad: float = 0.12) -> None:
-        """A dashed frame around the boxes ``names`` with ``label`` in its top-left corner (e.g. the
-        submodule that holds them, ``model.deep``). The frame grows upwards by one line for the label."""
+    def group(self, names: Sequence[str], label: str, pad: float = 0.12, label_side: str = "top") -> None:
+        """A dashed frame around the boxes ``names`` with ``label`` (e.g. the submodule that holds them,
+        ``model.deep``, or their stacked shape). ``label_side="top"``: the label sits in the top-left
+        corner and the frame grows upwards by one line; ``"right"``: it sits right of the boxes,
+        centred, and the frame grows rightwards by its width (use it where arrows leave the top)."""
         missing = [n for n in names if n not in self.boxes]
         if not names or missing:
             raise KeyError(f"group {label!r}: unknown boxes {missing or '(none given)'}; boxes are {sorted(self.boxes)}")
+        if label_side not in ("top", "right"):
+            raise ValueError(f"group {label!r}: label_side must be 'top' or 'right', got {label_side!r}")
         members = [self.boxes[n] for n in names]
         x0, y0 = min(b.x for b in members) - pad, min(b.y for b in members) - pad
-        x1 = max(b.x + b.w for b in members) + pad
-        y1 = max(b.y + b.h for b in members) + pad + _LINE_IN + 0.04
+        x1, y1 = max(b.x + b.w for b in members) + pad, max(b.y + b.h for b in members) + pad
+        if label_side == "top":
+            y1 += _LINE_IN + 0.04
+            self.note((x0 + 0.06, y1 - 0.04 - _LINE_IN / 2), label)
+        else:
+            self.note((x1, (y0 + y1) / 2), label, family="monospace")
+            renderer = self.fig.canvas.get_renderer()  # type: ignore[attr-defined]
+            x1 += self._free_texts[-1].get_window_extent(renderer).width / self.fig.dpi + 0.08
         self._check_rect(f"group {label!r}", x0, y0, x1 - x0, y1 - y0)
         self.ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="0.45", lw=1.0,
                                     ls=(0, (4, 3)), zorder=0.5))
-        self.note((x0 + 0.06, y1 - 0.04 - _LINE_IN / 2), label)
 
     def legend(self, y: float = 0.05, x: float | None = None) -> None:
         """A key of the box kinds used so far, in one row with its bottom at ``y`` (inches)."""
@@ -426,5 +436,128 @@ def draw_dcn() -> Figure:
     d.note((5.25, 4.55), 'structure="parallel"', ha="center", family="monospace")
     d.note((3.5, 5.05), r"cross layer $l$:  $\mathbf{x}_{l+1} = \mathbf{x}_0 \odot (W_l\, \mathbf{x}_l + \mathbf{b}_l)"
            r" + \mathbf{x}_l$,  $l = 0, \dots, L - 1$", ha="center")
+    d.legend()
+    return d.finish()
+
+
+_MULTITASK_DESIGNS = ("shared-bottom", "omoe", "mmoe")
+
+
+def _experts(d: Diagram) -> None:
+    """Experts f_1, f_2, ..., f_M in a group labelled with their stacked output shape."""
+    for j, (x, name) in enumerate(((1.75, "$f_1$"), (2.75, "$f_2$"), (4.05, "$f_M$"))):
+        d.box(f"f{j}", (x, 1.6), (0.8, 0.5), name, kind="network")
+        d.arrow("x", f"f{j}")
+    d.note((3.8, 1.85), r"$\cdots$", ha="center")
+    d.group(["f0", "f1", "f2"], "(batch, M, H)", label_side="right")
+
+
+def _towers(d: Diagram, sources: tuple[str, str], y: float) -> None:
+    """Towers h_1 and h_K (logits z_1, z_K) above ``sources`` and the stacked output."""
+    for k, (x, src) in enumerate(zip((1.45, 3.75), sources)):
+        name = ("1", "K")[k]
+        d.box(f"h{k}", (x, y), (1.8, _ROW_H), rf"tower $h_{name} \rightarrow z_{name}$", "(batch,)", "network")
+        d.arrow(src, f"h{k}")
+    d.box("z", (1.45, y + 1.05), (4.1, _ROW_H), r"logits $z_1, \dots, z_K$", "(batch, K)", "output")
+    d.arrow("h0", "z")
+    d.arrow("h1", "z")
+
+
+def draw_multitask(design: str = "mmoe") -> Figure:
+    """A multi-task model with ``K`` tasks (two drawn): ``"shared-bottom"``
+    (:class:`~rankcourse.models.SharedBottom`), ``"omoe"`` (one gate, :class:`~rankcourse.models.OMoE`)
+    or ``"mmoe"`` (one gate per task, :class:`~rankcourse.models.MMoE`). ``H`` is the width of the
+    bottom's or an expert's output."""
+    if design not in _MULTITASK_DESIGNS:
+        raise ValueError(f"design must be one of {_MULTITASK_DESIGNS}, got {design!r}")
+    d = Diagram(7.0, 5.8 if design != "shared-bottom" else 4.6)
+    d.box("x", (1.45, 0.55), (4.1, _ROW_H), r"$\mathbf{x}$ = concat(embeddings, $\mathbf{u}$)", "(batch, D)", "merge")
+    if design == "shared-bottom":
+        d.box("bottom", (1.45, 1.6), (4.1, _ROW_H), r"shared bottom $f$ (an MLP)", "(batch, H)", "network")
+        d.arrow("x", "bottom")
+        _towers(d, ("bottom", "bottom"), 2.65)
+    elif design == "omoe":
+        _experts(d)
+        d.box("g", (0.1, 2.95), (1.45, _ROW_H), r"gate $g$", "(batch, M)", "gate")
+        d.box("mix", (2.05, 2.95), (2.9, _ROW_H), r"$\Sigma_j\, g(\mathbf{x})_j\, f_j(\mathbf{x})$", "(batch, H)",
+              "merge")
+        d.arrow("x", "g", start="left", end="bottom", elbow=True, start_at=0.5)
+        for j in range(3):
+            d.arrow(f"f{j}", "mix", end_at=0.35 + 0.15 * j)
+        d.arrow("g", "mix", start="right", end="left")
+        _towers(d, ("mix", "mix"), 4.0)
+    else:
+        _mmoe_gates(d)
+        _towers(d, ("mix0", "mix1"), 4.0)
+    d.legend()
+    return d.finish()
+
+
+def _mmoe_gates(d: Diagram) -> None:
+    """MMoE's middle: experts, one gate per task beside that task's mixture."""
+    _experts(d)
+    for k, (gx, mx, side) in enumerate(((0.1, 1.45, "left"), (5.55, 3.75, "right"))):
+        name = ("1", "K")[k]
+        d.box(f"g{k}", (gx, 2.95), (1.35, _ROW_H), rf"gate $g_{name}$", "(batch, M)", "gate")
+        d.box(f"mix{k}", (mx + (0.12 if k == 0 else 0.0), 2.95), (1.68, _ROW_H),
+              rf"$\Sigma_j\, g_{name}(\mathbf{{x}})_j f_j$", "(batch, H)", "merge")
+        d.arrow("x", f"g{k}", start=side, end="bottom", end_at=0.5 if k == 0 else 0.85, elbow=True)
+        d.arrow(f"g{k}", f"mix{k}", start="right" if k == 0 else "left", end="left" if k == 0 else "right")
+        for j in range(3):
+            d.arrow(f"f{j}", f"mix{k}", end_at=0.3 + 0.2 * j)
+
+
+def _behaviour_inputs(d: Diagram, positions: bool) -> None:
+    """Ids, their embeddings (history and candidate from one table) and the final MLP."""
+    d.box("ids", (0.1, 0.55), (2.0, _ROW_H), "user, context ids", "(batch, F)", "input")
+    d.box("hist", (2.3, 0.55), (2.4, _ROW_H), r"history $h_1, \dots, h_T$", "mask (batch, T)", "input")
+    d.box("cand", (4.9, 0.55), (2.0, _ROW_H), "candidate item $A$", kind="input")
+    plus_pos = " + positions" if positions else ""
+    d.box("fields", (0.1, 1.6), (2.0, _TALL_H), "field\nembeddings", "(batch, F, d)", "embedding")
+    d.box("e", (2.3, 1.6), (2.4, _TALL_H), rf"behaviours $e_1, \dots, e_T$" + ("\n" + plus_pos.strip() if positions
+                                                                               else "\n(shared table)"),
+          "(batch, T, E)", "embedding")
+    d.box("v", (4.9, 1.6), (2.0, _TALL_H), r"candidate $v_A$" + ("\n+ position" if positions else "\n(shared table)"),
+          "(batch, E)", "embedding")
+    d.box("mlp", (0.1, 5.25), (6.8, _ROW_H), r"MLP on concat(fields, $v_A$, $u$, dense) $\rightarrow z$", "(batch,)",
+          "network")
+    for src, dst in (("ids", "fields"), ("hist", "e"), ("cand", "v")):
+        d.arrow(src, dst)
+    d.arrow("fields", "mlp", end_at=0.16)
+    d.arrow("v", "mlp", start_at=0.92, end_at=0.98)
+
+
+def draw_din() -> Figure:
+    """DIN (:class:`~rankcourse.models.DIN`): the local activation unit scores each behaviour
+    against the candidate; the weighted sum of the behaviours is the user vector ``u`` that the MLP
+    reads. The candidate's arrow into the unit is the one change to the embedding -> MLP framework."""
+    d = Diagram(7.0, 6.05)
+    _behaviour_inputs(d, positions=False)
+    d.box("unit", (3.1, 2.95), (3.3, _TALL_H), "local activation unit: MLP on\n"
+          r"$[e_t, v_A, e_t - v_A, e_t \odot v_A]$", "(batch, T)", "interaction")
+    d.box("sum", (2.3, 4.2), (3.0, _ROW_H), r"$u = \Sigma_t\, m_t\, a(e_t, v_A)\, e_t$", "(batch, E)", "merge")
+    d.arrow("e", "unit", start_at=0.8, end_at=0.18)
+    d.arrow("v", "unit", start_at=0.4, end_at=0.75, colour=_OKABE_ITO["vermillion"], style="dashed")
+    d.note((5.62, 2.7), "the one change", ha="right", colour=_OKABE_ITO["vermillion"])
+    d.arrow("e", "sum", start_at=0.15, end_at=0.12)
+    d.arrow("unit", "sum", start_at=0.3, end_at=0.75, label=r"weights $a_t$", label_offset=(0.12, 0.0))
+    d.arrow("sum", "mlp")
+    d.legend()
+    return d.finish()
+
+
+def draw_bst() -> Figure:
+    """BST (:class:`~rankcourse.models.BST`): one transformer block over the behaviours and the
+    candidate, with learned position embeddings; the candidate token's output is the user vector
+    ``u`` that the MLP reads."""
+    d = Diagram(7.0, 6.05)
+    _behaviour_inputs(d, positions=True)
+    d.box("block", (2.3, 2.95), (4.1, _TALL_H), "transformer block: self-attention\n"
+          r"+ feed-forward over $[e_1, \dots, e_T, v_A]$", "(batch, T + 1, E)", "interaction")
+    d.box("u", (2.3, 4.2), (3.0, _ROW_H), r"candidate token's output $u$", "(batch, E)", "merge")
+    d.arrow("e", "block", end_at=0.3)
+    d.arrow("v", "block", start_at=0.4, end_at=0.8)
+    d.arrow("block", "u", start_at=0.37, end_at=0.5)
+    d.arrow("u", "mlp")
     d.legend()
     return d.finish()
