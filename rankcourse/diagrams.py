@@ -4,6 +4,7 @@ One small helper, :class:`Diagram`, draws boxes, arrows and labels on a canvas m
 and checks its own layout (no text outside the figure or its box, no two labels on top of each
 other). One function per model family uses it and returns a Matplotlib Figure:
 
+* :func:`draw_embedding_mlp` -- the common framework: embeddings, an MLP, the logit and the loss;
 * :func:`draw_wide_deep` -- Wide & Deep: wide cross-product part and deep tower, logits summed;
 * :func:`draw_deepfm` -- DeepFM: one embedding table read by the FM part and the DNN;
 * :func:`draw_dcn` -- DCN / DCN-V2: the cross network under the MLP (stacked) or beside it (parallel);
@@ -30,7 +31,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch, R
 from matplotlib.text import Text
 
 __all__ = ["Diagram", "DiagramLayoutError", "BOX_KINDS", "FONT_PT", "layout_problems",
-           "draw_wide_deep", "draw_deepfm", "draw_dcn", "draw_multitask", "draw_din", "draw_bst"]
+           "draw_embedding_mlp", "draw_wide_deep", "draw_deepfm", "draw_dcn", "draw_multitask", "draw_din", "draw_bst"]
 
 #: Text size of every label, in points (the course's figure text size).
 FONT_PT = 12.0
@@ -59,7 +60,7 @@ BOX_KINDS: dict[str, _KindStyle] = {
     "interaction": _KindStyle(_OKABE_ITO["vermillion"], "xx", "dashdot", 1.6, "interaction"),
     "gate": _KindStyle(_OKABE_ITO["reddish purple"], "\\\\\\", "dotted", 1.8, "gate"),
     "output": _KindStyle(_OKABE_ITO["blue"], None, "solid", 2.4, "logit"),
-    "merge": _KindStyle("#595959", None, "solid", 1.0, "concat / pool"),
+    "merge": _KindStyle("#595959", "--", "solid", 1.2, "concat / pool"),
     "op": _KindStyle(_OKABE_ITO["black"], None, "solid", 1.2, "operation"),
 }
 _ARROW_STYLES = {"solid": "solid", "dashed": (0, (5, 3)), "dotted": (0, (1.5, 2))}
@@ -280,8 +281,8 @@ class Diagram:
                    for k in kinds]
         anchor = (0.5 if x is None else x / self.width, y / self.height)
         self.ax.legend(handles=handles, loc="lower center", bbox_to_anchor=anchor, ncol=len(handles),
-                       fontsize=FONT_PT, frameon=False, handlelength=1.4, handletextpad=0.4,
-                       columnspacing=0.9, borderaxespad=0.0)
+                       fontsize=FONT_PT, frameon=False, handlelength=1.2, handletextpad=0.3,
+                       columnspacing=0.7, borderaxespad=0.0)
 
     # -- checking ----------------------------------------------------------------------------
 
@@ -337,6 +338,27 @@ _ROW_H = 0.62  # a box with a label and a shape
 _TALL_H = 0.85  # a box with two lines of label and a shape
 _IDS = r"categorical ids $x_1, \dots, x_F$"
 _X0 = r"$\mathbf{x}_0 = [\mathbf{e}_1; \dots; \mathbf{e}_F; \mathbf{u}]$"
+
+
+def draw_embedding_mlp() -> Figure:
+    """The course's common framework (chapter 1): ids -> embeddings, concatenated with the dense
+    features into ``x_0``, an MLP to the logit ``z``; the loss is computed from ``z``."""
+    d = Diagram(7.0, 5.0)
+    d.box("ids", (0.3, 0.55), (3.2, _ROW_H), _IDS, "(batch, F)", "input")
+    d.box("emb", (0.3, 1.55), (3.2, _ROW_H), r"embeddings $\mathbf{e}_1, \dots, \mathbf{e}_F$", "(batch, F, d)",
+          "embedding")
+    d.box("dense", (4.2, 1.55), (2.5, _ROW_H), r"dense features $\mathbf{u}$", "(batch, n_dense)", "input")
+    d.box("x0", (1.6, 2.55), (3.8, _ROW_H), _X0, "(batch, D)", "merge")
+    d.box("mlp", (1.6, 3.5), (3.8, _ROW_H), r"MLP (later: FM, cross layers, experts)", "(batch, h)", "network")
+    d.box("z", (1.0, 4.3), (2.4, _ROW_H), r"logit $z$ (linear head)", "(batch,)", "output")
+    d.arrow("ids", "emb")
+    d.arrow("emb", "x0", end_at=0.25)
+    d.arrow("dense", "x0", end_at=0.85)
+    d.arrow("x0", "mlp")
+    d.arrow("mlp", "z", start_at=0.3, end_at=0.72)
+    d.note((3.55, 4.61), r"$\rightarrow$ $p = \sigma(z)$; loss $\ell(z, y)$, label $y$")
+    d.legend()
+    return d.finish()
 
 
 def draw_wide_deep() -> Figure:
