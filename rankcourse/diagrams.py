@@ -12,9 +12,10 @@ other). One function per model family uses it and returns a Matplotlib Figure:
 * :func:`draw_din` and :func:`draw_bst` -- target attention over a behaviour history.
 
 Boxes are coloured by what they are (input, embedding, network, interaction, gate, output) with
-the Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"), and each kind also has its own hatching and edge style, so the drawings
-read in greyscale too. All text is 12 pt (the course's figure text size) on a canvas at most
-7 inches wide, so it stays at body-text size in the book's column. Labels are in English.
+the Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"), and each kind also has its
+own hatching and edge style, so the drawings read in greyscale too. All text is 12 pt (the
+course's figure text size) on a canvas at most 7 inches wide, so it stays at body-text size in the
+book's column. Labels are in English.
 """
 
 from __future__ import annotations
@@ -254,7 +255,8 @@ class Diagram:
         centred, and the frame grows rightwards by its width (use it where arrows leave the top)."""
         missing = [n for n in names if n not in self.boxes]
         if not names or missing:
-            raise KeyError(f"group {label!r}: unknown boxes {missing or '(none given)'}; boxes are {sorted(self.boxes)}")
+            raise KeyError(f"group {label!r}: unknown boxes {missing or '(none given)'}; "
+                           f"boxes are {sorted(self.boxes)}")
         if label_side not in ("top", "right"):
             raise ValueError(f"group {label!r}: label_side must be 'top' or 'right', got {label_side!r}")
         members = [self.boxes[n] for n in names]
@@ -402,8 +404,8 @@ def draw_deepfm() -> Figure:
           "(batch, F, d)", "embedding")
     d.box("dense", (3.4, 1.6), (1.8, _ROW_H), r"dense $\mathbf{u}$", "(batch, n_dense)", "input")
     d.box("first", (5.35, 1.6), (1.5, _ROW_H), r"first order $z_{\mathrm{1st}}$", "(batch,)", "network")
-    d.box("fm", (0.1, 2.75), (2.35, _ROW_H), r"$z_{\mathrm{FM}} = \Sigma_{i<j} \langle \mathbf{e}_i, \mathbf{e}_j \rangle$",
-          "(batch,)", "interaction")
+    fm_label = r"$z_{\mathrm{FM}} = \Sigma_{i<j} \langle \mathbf{e}_i, \mathbf{e}_j \rangle$"
+    d.box("fm", (0.1, 2.75), (2.35, _ROW_H), fm_label, "(batch,)", "interaction")
     d.box("x0", (2.6, 2.75), (2.45, _ROW_H), _X0, "(batch, D)", "merge")
     d.box("mlp", (2.6, 3.75), (2.45, _ROW_H), r"DNN: MLP $\rightarrow z_{\mathrm{DNN}}$", "(batch,)", "network")
     d.box("plus", (3.6, 4.62), (0.4, 0.4), "+", kind="op")
@@ -426,7 +428,8 @@ def draw_deepfm() -> Figure:
 
 def _dcn_stacked(d: Diagram, left: float, width: float) -> None:
     d.box("s_x0", (left, 0.55), (width, _ROW_H), _X0, "(batch, D)", "merge")
-    d.box("s_cross", (left, 1.55), (width, _ROW_H), r"cross network, $L$ layers: $\mathbf{x}_L$", "(batch, D)", "interaction")
+    d.box("s_cross", (left, 1.55), (width, _ROW_H), r"cross network, $L$ layers: $\mathbf{x}_L$", "(batch, D)",
+          "interaction")
     d.box("s_mlp", (left, 2.55), (width, _ROW_H), "MLP", "(batch, h)", "network")
     d.box("s_z", (left, 3.55), (width, _ROW_H), r"linear head $\rightarrow z$", "(batch,)", "output")
     for src, dst in (("s_x0", "s_cross"), ("s_cross", "s_mlp"), ("s_mlp", "s_z")):
@@ -534,12 +537,12 @@ def _behaviour_inputs(d: Diagram, positions: bool) -> None:
     d.box("ids", (0.1, 0.55), (2.0, _ROW_H), "user, context ids", "(batch, F)", "input")
     d.box("hist", (2.3, 0.55), (2.4, _ROW_H), r"history $h_1, \dots, h_T$", "mask (batch, T)", "input")
     d.box("cand", (4.9, 0.55), (2.0, _ROW_H), "candidate item $A$", kind="input")
-    plus_pos = " + positions" if positions else ""
     d.box("fields", (0.1, 1.6), (2.0, _TALL_H), "field\nembeddings", "(batch, F, d)", "embedding")
-    d.box("e", (2.3, 1.6), (2.4, _TALL_H), rf"behaviours $e_1, \dots, e_T$" + ("\n" + plus_pos.strip() if positions
-                                                                               else "\n(shared table)"),
+    d.box("e", (2.3, 1.6), (2.4, _TALL_H), r"behaviours $e_1, \dots, e_T$" + ("\n+ positions" if positions else
+                                                                              "\n(shared table)"),
           "(batch, T, E)", "embedding")
-    d.box("v", (4.9, 1.6), (2.0, _TALL_H), r"candidate $v_A$" + ("\n+ position" if positions else "\n(shared table)"),
+    d.box("v", (4.9, 1.6), (2.0, _TALL_H), r"candidate $v_A$" + ("\n+ position" if positions else
+                                                                 "\n(shared table)"),
           "(batch, E)", "embedding")
     d.box("mlp", (0.1, 5.25), (6.8, _ROW_H), r"MLP on concat(fields, $v_A$, $u$, dense) $\rightarrow z$", "(batch,)",
           "network")
