@@ -299,8 +299,18 @@ class Diagram:
         return self.fig
 
 
-def _visible_texts(fig: Figure) -> list[Text]:
-    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+def _drawn_texts(fig: Figure) -> list[Text]:
+    """The texts a draw shows: the figure's and each axes' texts and legends, and the axes' titles,
+    labels and tick labels only where the axes are on (``fig.findobj`` would also return the tick
+    labels of an axes turned off, which are never drawn)."""
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        texts += ax.texts
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+        if ax.axison:
+            texts += [ax.title, ax.xaxis.label, ax.yaxis.label] + ax.get_xticklabels() + ax.get_yticklabels()
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
 
 
 def layout_problems(fig: Figure, boxes: Sequence[Box] = (), notes: Sequence[Text] = (),
@@ -311,7 +321,7 @@ def layout_problems(fig: Figure, boxes: Sequence[Box] = (), notes: Sequence[Text
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     frame = fig.bbox
-    texts = _visible_texts(fig)
+    texts = _drawn_texts(fig)
     extents = {t: t.get_window_extent(renderer) for t in texts}
     problems = []
     for t, e in extents.items():
