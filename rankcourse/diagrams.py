@@ -7,6 +7,7 @@ other). One function per model family uses it and returns a Matplotlib Figure:
 * :func:`draw_embedding_mlp` -- the common framework: embeddings, an MLP, the logit and the loss;
 * :func:`draw_wide_deep` -- Wide & Deep: wide cross-product part and deep tower, logits summed;
 * :func:`draw_deepfm` -- DeepFM: one embedding table read by the FM part and the DNN;
+* :func:`draw_cross_layer` -- one DCN-V2 cross layer, ``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l``;
 * :func:`draw_dcn` -- DCN / DCN-V2: the cross network under the MLP (stacked) or beside it (parallel);
 * :func:`draw_multitask` -- Shared-Bottom, OMoE and MMoE: bottom or experts, gates, towers;
 * :func:`draw_din` and :func:`draw_bst` -- target attention over a behaviour history.
@@ -32,7 +33,8 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch, R
 from matplotlib.text import Text
 
 __all__ = ["Diagram", "DiagramLayoutError", "BOX_KINDS", "FONT_PT", "layout_problems",
-           "draw_embedding_mlp", "draw_wide_deep", "draw_deepfm", "draw_dcn", "draw_multitask", "draw_din", "draw_bst"]
+           "draw_embedding_mlp", "draw_wide_deep", "draw_deepfm", "draw_cross_layer", "draw_dcn",
+           "draw_multitask", "draw_din", "draw_bst"]
 
 #: Text size of every label, in points (the course's figure text size).
 FONT_PT = 12.0
@@ -202,14 +204,16 @@ class Diagram:
     def arrow(self, src: str, dst: str, label: str | None = None, start: str | None = None,
               end: str | None = None, start_at: float = 0.5, end_at: float = 0.5, style: str = "solid",
               label_at: float = 0.5, label_offset: tuple[float, float] = (0.08, 0.0),
-              colour: str = "0.2", bend: float = 0.0, elbow: bool = False) -> None:
+              colour: str = "0.2", bend: float = 0.0, elbow: bool = False,
+              via: Sequence[tuple[float, float]] = ()) -> None:
         """An arrow from box ``src`` to box ``dst``, from side ``start`` to side ``end`` (default:
         ``top`` to ``bottom`` when ``dst`` lies above, else ``right`` to ``left`` or back), at
         ``start_at``/``end_at`` along those sides. ``label`` (e.g. a shape) is written
         ``label_at`` of the way along, moved by ``label_offset`` inches; its left edge sits there
         (a label that starts with ``(`` is a shape and is set in the monospaced font).
         ``style`` is ``"solid"``, ``"dashed"`` or ``"dotted"``; ``bend`` curves the arrow; ``elbow``
-        draws it as two straight legs with one right-angle turn, leaving and entering straight."""
+        draws it as two straight legs with one right-angle turn, leaving and entering straight;
+        ``via`` lists corner points (inches) that the arrow passes through on the way."""
         for role, name in (("source", src), ("target", dst)):
             if name not in self.boxes:
                 raise KeyError(f"arrow {role} {name!r} is not a box of this diagram; boxes are {sorted(self.boxes)}")
@@ -230,8 +234,13 @@ class Diagram:
             connection = f"angle,angleA={angles[0]},angleB={angles[1]},rad=0"
         else:
             connection = f"arc3,rad={bend}"
+        shrink_start = 0 if via else 1
+        for corner in via:
+            self.ax.plot([p0[0], corner[0]], [p0[1], corner[1]], color=colour, lw=1.4, ls=_ARROW_STYLES[style],
+                         zorder=3, solid_capstyle="butt")
+            p0 = corner
         self.ax.add_patch(FancyArrowPatch(p0, p1, arrowstyle="-|>", mutation_scale=14, color=colour,
-                                          lw=1.4, ls=_ARROW_STYLES[style], shrinkA=1, shrinkB=1, zorder=3,
+                                          lw=1.4, ls=_ARROW_STYLES[style], shrinkA=shrink_start, shrinkB=1, zorder=3,
                                           connectionstyle=connection))
         if label is not None:
             mx = p0[0] + label_at * (p1[0] - p0[0]) + label_offset[0]
@@ -458,6 +467,29 @@ def _dcn_parallel(d: Diagram, left: float, width: float) -> None:
     d.arrow("p_cross", "p_cat", end_at=0.25)
     d.arrow("p_mlp", "p_cat", end_at=0.75)
     d.arrow("p_cat", "p_z")
+
+
+def draw_cross_layer() -> Figure:
+    """One DCN-V2 cross layer (:class:`~rankcourse.layers.CrossNetV2`, one of its ``L`` layers):
+    ``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l``; every tensor on the way is ``(batch, D)``."""
+    d = Diagram(7.0, 5.0)
+    d.box("x0", (0.3, 0.55), (2.3, _ROW_H), r"input $\mathbf{x}_0$", "(batch, D)", "input")
+    d.box("xl", (3.35, 0.55), (2.3, _ROW_H), r"input $\mathbf{x}_l$", "(batch, D)", "input")
+    d.box("lin", (3.35, 1.6), (2.3, _ROW_H), r"$W_l\, \mathbf{x}_l + \mathbf{b}_l$", "weight (D, D)", "interaction")
+    d.box("times", (4.3, 2.65), (0.4, 0.4), r"$\odot$", kind="op")
+    d.box("plus", (4.3, 3.35), (0.4, 0.4), "+", kind="op")
+    d.box("out", (3.35, 4.1), (2.3, _ROW_H), r"output $\mathbf{x}_{l+1}$", "(batch, D)", "input")
+    d.arrow("xl", "lin")
+    d.arrow("lin", "times")
+    d.arrow("x0", "times", start="top", end="left", elbow=True)
+    d.arrow("times", "plus")
+    d.arrow("xl", "plus", start="right", end="right", via=[(6.15, 0.86), (6.15, 3.55)])
+    d.arrow("plus", "out")
+    d.note((6.25, 2.2), "residual", ha="left")
+    d.note((4.15, 3.1), r"$\mathbf{x}_0 \odot (W_l\, \mathbf{x}_l + \mathbf{b}_l)$", ha="right")
+    d.note((0.3, 4.41), r"cross layer $l$ of $L$" + "\n(CrossNetV2)", ha="left")
+    d.legend(x=3.5)
+    return d.finish()
 
 
 def draw_dcn() -> Figure:

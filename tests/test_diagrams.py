@@ -23,6 +23,8 @@ DRAWINGS = {
                                             "z_{\\mathrm{deep}}", "model.wide", "model.deep"]),
     "deepfm": (diagrams.draw_deepfm, ["(batch, F)", "(batch, F, d)", "(batch, D)", "one shared table",
                                       "z_{\\mathrm{FM}}", "z_{\\mathrm{DNN}}", "z_{\\mathrm{1st}}", r"\langle"]),
+    "cross_layer": (diagrams.draw_cross_layer, ["(batch, D)", "weight (D, D)", r"\odot", "residual", "CrossNetV2",
+                                                r"\mathbf{x}_{l+1}"]),
     "dcn": (diagrams.draw_dcn, ['structure="stacked"', 'structure="parallel"', "(batch, D)", "(batch, h)",
                                 "(batch, D + h)", r"\odot (W_l\, \mathbf{x}_l + \mathbf{b}_l)", r"\mathbf{x}_L"]),
     "shared-bottom": (lambda: diagrams.draw_multitask("shared-bottom"),
@@ -164,6 +166,7 @@ def test_layout_check_passes_a_clean_diagram():
     ],
 )
 def test_helper_refuses_bad_input_by_name(build, error, message):
+    """Each bad call names what is wrong: the box, the kind, the side, the value."""
     with pytest.raises(error, match=message):
         build(Diagram(4.0, 2.0))
 
