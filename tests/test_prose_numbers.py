@@ -216,7 +216,7 @@ def setting_values(source: str) -> list[float]:
 
 def _matches(number: Number, values: list[float]) -> bool:
     return any(
-        math.isclose(c, v, rel_tol=1e-9, abs_tol=1e-12) for c in number.candidates() for v in values
+        math.isclose(c, v, rel_tol=1e-9) for c in number.candidates() for v in values
     )
 
 
