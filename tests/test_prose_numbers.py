@@ -86,7 +86,7 @@ CODE_SPAN_RE = re.compile(r"`[^`]*`")
 LINK_TARGET_RE = re.compile(r"\]\([^)]*\)")
 HTML_RE = re.compile(r"<[^>]+>")
 DIRECTIVE_LINE_RE = re.compile(r"^\s*(```+|~~~+|:[\w-]+:).*$", re.M)
-SENTENCE_END_RE = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z(*\[{$\"'“])|\n\s*\n|\n\s*(?=[-*+] |\d+\. |#)")
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(*\[{$\"'“])|\n\s*\n|\n\s*(?=[-*+] |\d+\. |#)")
 
 
 GLUED = "GLUEDVALUE"  # stands for a {glue:text} role in the prose: a number, explained by the run
