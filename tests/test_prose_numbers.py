@@ -428,7 +428,11 @@ PAGES = sorted((ROOT / "book").glob("*.md"))
 
 @pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=lambda p: p.name)
 def test_every_pasted_glue_key_is_glued_by_its_notebook(path):
-    """A {glue:text} role whose key no cell glues renders as nothing but a build warning."""
+    """A {glue:text} role whose key no cell glues renders as nothing but a build warning.
+
+    Keys are read from ``glue("key", ...)`` calls with a literal key, so that a reader (and this
+    test) can find where each pasted number comes from.
+    """
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text(encoding="utf8"))
         markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
