@@ -1,8 +1,10 @@
 """Book test: a number in a chapter's prose comes from the run, or is a setting, a definition or cited.
 
 The build re-executes every notebook, so a result typed into markdown can silently disagree with the
-output above it. In every markdown cell of a chapter notebook, each sentence is split into the
-numbers it carries, and every number must be one of:
+output above it. Every markdown cell of a chapter notebook is read, the introduction and the
+solutions included (a result announced in the introduction or used in a solution is still a
+result). Each cell is cut into sentences (at ". ", "! ", "? " before a capital, at blank lines and
+at list items), and every number a sentence carries must be one of:
 
 - **glued**: it is a ``{glue:text}`` / ``{glue}`` role (myst-nb pastes the value the run produced;
   ``rankcourse.glue.glue("key", value)`` stores it, and ``test_every_pasted_glue_key_is_glued...``
@@ -24,6 +26,11 @@ Digits glued to letters (``float32``, ``L2``, ``x_0``) are names, not numbers. S
 ("five to eight times", "tenfold") are read as numbers too, because they are how a measured ratio
 slips into prose without a digit; a setting cannot explain them (they must be glued, asserted or
 cited).
+
+What the rule cannot see, and a reviewer must: claims without a number ("ranked best of the three",
+"closes most of the gap"), a plain "N times", and a measured value that happens to equal a literal
+of the code (a setting "explains" it). Literals inside Matplotlib calls and indices are not
+settings, which keeps the last case rare.
 
 A failure names the notebook, the cell (0-based index and id) and the sentence. The test cannot pass
 by inspecting nothing: each chapter must yield at least ``MIN_SENTENCES`` sentences with numbers and
