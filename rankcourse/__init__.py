@@ -5,7 +5,7 @@ Rooms, with imports running one way (``a <- b``: ``b`` imports ``a``)::
     schema  <-  data      (TabularData, synthetic generators with known truth, behaviour histories)
     schema, data  <-  datasets     (real logs: Census-Income shipped in data/, Criteo, Avazu, MovieLens)
     schema  <-  layers  <-  models      (every model returns logits; sequence models read history columns)
-    losses, task_weighting, gradcheck, group_metrics, ftrl, runtime      (import no other room)
+    losses, task_weighting, gradcheck, group_metrics, ftrl, runtime, glue      (import no other room)
     data  <-  inference   (model device, schema checks, batched forward, predictions)
     inference  <-  metrics  <-  plots
     data, inference, losses, runtime  <-  training      (fit, built from named pieces)

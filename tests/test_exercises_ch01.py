@@ -12,7 +12,11 @@ from rankcourse import losses
 from rankcourse.exercises.ch01 import (
     check_bias_newton_step,
     check_focal_grad,
+    check_prior_shift_ratio,
+    check_smoothed_bce_grad,
     reference_bias_newton_step,
+    reference_prior_shift_ratio,
+    reference_smoothed_bce_grad,
 )
 
 
@@ -176,3 +180,62 @@ def test_bias_step_check_reports_an_unwritten_stub():
 
     with pytest.raises(AssertionError, match="not written yet"):
         check_bias_newton_step(stub)
+
+
+# ----------------------------------------------------------------------------- label smoothing
+def test_smoothing_check_passes_the_reference_and_autograd(capsys):
+    check_smoothed_bce_grad(reference_smoothed_bce_grad)
+
+    def via_autograd(z, y, eps):
+        z = z.clone().requires_grad_(True)
+        t = (1 - eps) * y + eps / 2
+        (g,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(z, t, reduction="sum"), z)
+        return g
+
+    check_smoothed_bce_grad(via_autograd)
+    assert "all 5 cases pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, slip", [
+    (lambda z, y, e: torch.sigmoid(z) - y, "plain cross-entropy"),
+    (lambda z, y, e: torch.sigmoid(z) - ((1 - e) * y + e), "eps / 2 each"),
+    (lambda z, y, e: torch.sigmoid(z) - (y + e / 2), "forgets the factor"),
+    (lambda z, y, e: torch.sigmoid(z) - (1 - e) * y, "receives"),
+    (lambda z, y, e: -reference_smoothed_bce_grad(z, y, e), "opposite sign"),
+    (lambda z, y, e: reference_smoothed_bce_grad(z, y, e) / z.numel(), "MEAN loss"),
+    (lambda z, y, e: reference_smoothed_bce_grad(z, y, e).sum(), "single number"),
+])
+def test_smoothing_check_names_the_slip(wrong, slip):
+    with pytest.raises(AssertionError, match=slip):
+        check_smoothed_bce_grad(wrong)
+
+
+def test_smoothing_check_says_when_not_written():
+    def unwritten(z, y, e):
+        raise NotImplementedError
+
+    with pytest.raises(AssertionError, match="not written yet"):
+        check_smoothed_bce_grad(unwritten)
+
+
+# ----------------------------------------------------------------------------- prior shift
+def test_prior_shift_check_passes_the_reference(capsys):
+    check_prior_shift_ratio(reference_prior_shift_ratio)
+    assert "all 5 cases pass" in capsys.readouterr().out
+
+
+def test_prior_shift_reference_is_the_ratio_of_odds():
+    assert reference_prior_shift_ratio(0.02, 0.05) == pytest.approx((0.05 / 0.95) / (0.02 / 0.98))
+    assert reference_prior_shift_ratio(0.3, 0.3) == 1.0
+
+
+@pytest.mark.parametrize("wrong, slip", [
+    (lambda rt, rs: rs / rt, "ratio of the click RATES"),
+    (lambda rt, rs: 1 / reference_prior_shift_ratio(rt, rs), "upside down"),
+    (lambda rt, rs: math.log(reference_prior_shift_ratio(rt, rs)), "log of the answer"),
+    (lambda rt, rs: (1 - rt) / (1 - rs), "non-click shares"),
+    (lambda rt, rs: "2.5x", "expected one"),
+])
+def test_prior_shift_check_names_the_slip(wrong, slip):
+    with pytest.raises(AssertionError, match=slip):
+        check_prior_shift_ratio(wrong)

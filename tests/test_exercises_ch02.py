@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +11,11 @@ import torch
 from rankcourse.exercises.ch02 import (
     check_cross_ids,
     check_ftrl_step,
+    check_shared_bucket_fraction,
     reference_cross_ids,
     reference_ftrl_step,
     reference_ftrl_weight,
+    reference_shared_bucket_fraction,
 )
 from rankcourse.ftrl import FTRLProximal, ftrl_step
 from rankcourse.layers import CrossProductHashing
@@ -154,3 +158,38 @@ def test_ftrl_check_reports_an_unwritten_stub():
 def test_cross_ids_check_names_a_collision_it_has_no_name_for():
     with pytest.raises(AssertionError, match="the same index"):
         check_cross_ids(lambda a, b, va, vb: (a * vb + b) // 2)
+
+
+# ----------------------------------------------------------------------------- hash collisions
+def test_bucket_check_accepts_the_reference(capsys):
+    check_shared_bucket_fraction(reference_shared_bucket_fraction)
+    assert "all 6 cases pass" in capsys.readouterr().out
+
+
+def test_bucket_reference_matches_a_simulation():
+    gen = np.random.default_rng(3)
+    buckets = gen.integers(0, 8, size=(20_000, 6))
+    counts = np.stack([np.bincount(row, minlength=8)[row] for row in buckets])
+    assert abs((counts > 1).mean() - reference_shared_bucket_fraction(6, 8)) < 0.01
+
+
+@pytest.mark.parametrize("wrong, slip", [
+    (lambda n, m: (1 - 1 / m) ** (n - 1), "ALONE"),
+    (lambda n, m: 1 - (1 - 1 / m) ** n, "counts the cell itself"),
+    (lambda n, m: n / m, "load factor"),
+    (lambda n, m: n * (n - 1) / (2 * m), "PAIRS"),
+    (lambda n, m: 1 - math.exp(-(n - 1) / m), "Poisson approximation"),
+    (lambda n, m: 1 - math.exp(-n / m), "Poisson approximation"),
+    (lambda n, m: [0.1, 0.2], "expected one number"),
+])
+def test_bucket_check_names_the_slip(wrong, slip):
+    with pytest.raises(AssertionError, match=slip):
+        check_shared_bucket_fraction(wrong)
+
+
+def test_bucket_check_says_when_not_written():
+    def unwritten(n, m):
+        raise NotImplementedError
+
+    with pytest.raises(AssertionError, match="not written yet"):
+        check_shared_bucket_fraction(unwritten)

@@ -8,10 +8,12 @@ import torch
 from rankcourse.exercises.ch04 import (
     check_cin_layer,
     check_cin_weight_gradient,
+    check_first_layer_jacobian,
     reference_cin_layer,
     reference_cin_weight_gradient,
+    reference_first_layer_jacobian,
 )
-from rankcourse.layers import CIN
+from rankcourse.layers import CIN, CrossNetV2
 
 
 # --------------------------------------------------------------------------- CIN layer
@@ -94,3 +96,49 @@ def test_reference_cin_gradient_matches_finite_differences():
 def test_cin_gradient_check_names_the_mistake(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_cin_weight_gradient(wrong)
+
+
+# --------------------------------------------------------------------------- the first layer's Jacobian
+def test_jacobian_check_passes_the_reference_and_autograd(capsys):
+    check_first_layer_jacobian(reference_first_layer_jacobian)
+    check_first_layer_jacobian(
+        lambda x0, W, b: torch.autograd.functional.jacobian(lambda x: x * (W @ x + b) + x, x0))
+    assert "all 4 cases pass" in capsys.readouterr().out
+
+
+def test_jacobian_reference_matches_the_package_layer():
+    torch.manual_seed(0)
+    layer = CrossNetV2(6, 1).double()
+    with torch.no_grad():
+        layer.layers[0].bias.normal_()
+    x0 = torch.randn(6, dtype=torch.float64)
+    W, b = layer.layers[0].weight.detach(), layer.layers[0].bias.detach()
+    jac = torch.autograd.functional.jacobian(lambda x: layer(x[None])[0], x0)
+    assert torch.allclose(reference_first_layer_jacobian(x0, W, b), jac, atol=1e-12)
+
+
+def _eye(x0):
+    return torch.eye(len(x0), dtype=x0.dtype)
+
+
+@pytest.mark.parametrize("wrong, slip", [
+    (lambda x0, W, b: _eye(x0) + x0[:, None] * W, "x0 held fixed"),
+    (lambda x0, W, b: reference_first_layer_jacobian(x0, W, b) - _eye(x0), "residual"),
+    (lambda x0, W, b: _eye(x0) + torch.diag(W @ x0 + b) + x0[:, None] * W.T, "transposed: d"),
+    (lambda x0, W, b: _eye(x0) + torch.diag(W @ x0) + x0[:, None] * W, "bias is missing"),
+    (lambda x0, W, b: reference_first_layer_jacobian(x0, W, b).T, "result is transposed"),
+    (lambda x0, W, b: _eye(x0) + torch.diag(W @ x0 + b) @ (x0[:, None] * W), "a sum"),
+    (lambda x0, W, b: reference_first_layer_jacobian(x0, W, b)[0], "shape"),
+])
+def test_jacobian_check_names_the_slip(wrong, slip):
+    with pytest.raises(AssertionError, match=slip):
+        check_first_layer_jacobian(wrong)
+
+
+def test_jacobian_check_rejects_changing_an_input_in_place():
+    def in_place(x0, W, b):
+        b += 1.0
+        return reference_first_layer_jacobian(x0, W, b - 1.0)
+
+    with pytest.raises(AssertionError, match="in place"):
+        check_first_layer_jacobian(in_place)

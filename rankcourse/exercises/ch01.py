@@ -3,6 +3,10 @@
 * :func:`check_focal_grad` -- the gradient of the focal loss with respect to the logit, per element.
 * :func:`check_bias_newton_step` -- one Newton step on a shift shared by every logit, the cheapest
   recalibration of a model that ranks well but predicts too high or too low.
+* :func:`check_smoothed_bce_grad` -- the gradient at the logit of the cross-entropy with smoothed
+  labels, ``t = (1 - eps) y + eps / 2``.
+* :func:`check_prior_shift_ratio` -- the class-weight ratio ``w1 / w0`` that makes a model trained on
+  logs with one click rate calibrated for traffic with another (only the share of clicks changes).
 
 Each check runs the student's function on a few small cases (both labels, a batch of one, extreme
 logits, edge values of the parameters) against a reference computed here, and raises
@@ -18,7 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["check_bias_newton_step", "check_focal_grad", "reference_bias_newton_step"]
+__all__ = [
+    "check_bias_newton_step",
+    "check_focal_grad",
+    "check_prior_shift_ratio",
+    "check_smoothed_bce_grad",
+    "reference_bias_newton_step",
+    "reference_prior_shift_ratio",
+    "reference_smoothed_bce_grad",
+]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -257,3 +269,154 @@ def check_bias_newton_step(step_fn: Callable[[Tensor, Tensor], Tensor]) -> None:
         )
     print(f"check_bias_newton_step: all {len(_bias_cases())} cases pass, and five steps make the mean "
           "prediction equal to the click rate.")
+
+
+# ----------------------------------------------------------------------------- label smoothing
+def reference_smoothed_bce_grad(logits: Tensor, labels: Tensor, eps: float) -> Tensor:
+    """Per element, the derivative in the logit of the cross-entropy against the smoothed target.
+
+    With ``t = (1 - eps) y + eps / 2`` the loss is ``-t log sigma(z) - (1 - t) log sigma(-z)`` and its
+    derivative is ``sigma(z) - t``. ``logits``, ``labels``: any shape; returns the same shape.
+    """
+    return torch.sigmoid(logits) - ((1 - eps) * labels + eps / 2)
+
+
+def _smoothing_wrong_answers(z: Tensor, y: Tensor, eps: float) -> list[tuple[Tensor, str]]:
+    p = torch.sigmoid(z)
+    ref = reference_smoothed_bce_grad(z, y, eps)
+    return [
+        (-ref, "has the opposite sign: the derivative of the loss is p - t, positive when the "
+               "prediction is above the target"),
+        (p - y, "is the plain cross-entropy's p - y: the target must be the smoothed label "
+                "t = (1 - eps) y + eps / 2, not y"),
+        (p - ((1 - eps) * y + eps), "uses t = (1 - eps) y + eps: the smoothing mass eps is shared by "
+                                    "the two classes, eps / 2 each"),
+        (p - (y + eps / 2), "forgets the factor (1 - eps) on y: t = (1 - eps) y + eps / 2 stays in "
+                            "[0, 1]; y + eps / 2 exceeds 1 for a click"),
+        (p - (1 - eps) * y, "forgets the eps / 2 that a non-click receives: for y = 0 the target is "
+                            "eps / 2, not 0"),
+        (ref / z.numel(), f"is divided by n = {z.numel()}: you returned the gradient of the MEAN loss; "
+                          "return one derivative per logit"),
+    ]
+
+
+def check_smoothed_bce_grad(grad_fn: Callable[..., Tensor]) -> None:
+    """Check ``grad_fn(logits, labels, eps) -> Tensor``: d loss / d z per element, smoothed labels.
+
+    Compares with autograd of the smoothed cross-entropy on a few cases (both labels, eps = 0, a
+    batch of one, extreme logits) and names the usual slips. Prints one line when all cases pass.
+    """
+    name = getattr(grad_fn, "__name__", "your function")
+    if not callable(grad_fn):
+        raise AssertionError(f"check_smoothed_bce_grad needs a function, got {type(grad_fn).__name__}")
+    moderate = torch.tensor([-4.0, -1.5, -0.3, 0.0, 0.4, 1.0, 3.0], dtype=torch.float64)
+    both = torch.cat([torch.ones(7), torch.zeros(7)]).double()
+    cases = [
+        ("both labels, eps = 0.1", torch.cat([moderate, moderate]), both, 0.1),
+        ("both labels, eps = 0.3", torch.cat([moderate, moderate]), both, 0.3),
+        ("eps = 0 (the plain cross-entropy)", moderate, torch.ones(7, dtype=torch.float64), 0.0),
+        ("batch of one: z = 0.5, y = 0, eps = 0.2", torch.tensor([0.5], dtype=torch.float64),
+         torch.tensor([0.0], dtype=torch.float64), 0.2),
+        ("extreme logits +-40 and +-100, eps = 0.1",
+         torch.tensor([-100.0, -40.0, 40.0, 100.0, -100.0, -40.0, 40.0, 100.0], dtype=torch.float64),
+         torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64), 0.1),
+    ]
+    for case, z, y, eps in cases:
+        try:
+            raw = grad_fn(z.clone(), y.clone(), eps)
+        except NotImplementedError:
+            raise AssertionError(f"{name} is not written yet (it raised NotImplementedError)") from None
+        out = _as_tensor(raw, name, case)
+        if out.numel() == 1 and z.numel() > 1:
+            raise AssertionError(
+                f"{name} returned a single number on case '{case}'; expected one derivative per logit, "
+                f"shape {tuple(z.shape)} -- do not sum or average over the batch"
+            )
+        _check_shape(out, tuple(z.shape), name, case, "one derivative per logit")
+        zz = z.clone().requires_grad_(True)
+        t = (1 - eps) * y + eps / 2
+        loss = -(t * F.logsigmoid(zz) + (1 - t) * F.logsigmoid(-zz)).sum()
+        (ref,) = torch.autograd.grad(loss, zz)
+        if not bool(torch.isfinite(out).all()):
+            raise AssertionError(
+                f"{name} returned a non-finite value on case '{case}'; torch.sigmoid(z) is finite for "
+                "any z, so p - t is too"
+            )
+        if _close(out, ref, atol=1e-9, rtol=1e-7):
+            continue
+        for wrong, message in _smoothing_wrong_answers(z, y, eps):
+            if _close(out, wrong, atol=1e-9, rtol=1e-7) and not _close(wrong, ref, atol=1e-9, rtol=1e-7):
+                raise AssertionError(f"{name} on case '{case}' {message}.")
+        i = int((out - ref).abs().flatten().argmax())
+        raise AssertionError(
+            f"{name} differs from autograd of the smoothed loss on case '{case}' at "
+            f"{_describe(z, y, i)}: got {out.flatten()[i].item():.6g}, expected "
+            f"{ref.flatten()[i].item():.6g}"
+        )
+    print(f"check_smoothed_bce_grad: all {len(cases)} cases pass ({name} matches autograd).")
+
+
+# ----------------------------------------------------------------------------- prior shift
+def reference_prior_shift_ratio(rate_train: float, rate_serve: float) -> float:
+    """``w1 / w0`` that turns the training click rate's odds into the serving rate's.
+
+    If clicked and non-clicked rows look alike in both (only the share of clicks differs), the
+    serving odds of a row are its training odds times ``odds(rate_serve) / odds(rate_train)``, and the
+    weighted cross-entropy multiplies the odds of its optimum by ``w1 / w0``.
+    """
+    return (rate_serve / (1 - rate_serve)) / (rate_train / (1 - rate_train))
+
+
+def _prior_wrong_answers(rt: float, rs: float) -> list[tuple[float, str]]:
+    ref = reference_prior_shift_ratio(rt, rs)
+    return [
+        (rs / rt, "is the ratio of the click RATES, r_serve / r_train: the weights multiply the ODDS "
+                  "p / (1 - p), so the ratio of the two rates' odds is needed"),
+        (1 / ref, "is upside down: to predict MORE clicks than in training (r_serve > r_train) the "
+                  "clicks must weigh more, w1 / w0 > 1"),
+        (math.log(ref), "is the log of the answer: log(w1 / w0) is the shift of the logit, but the "
+                        "question asks for the ratio of the weights"),
+        ((1 - rt) / (1 - rs), "is the ratio of the non-click shares only: the click rates' own change "
+                              "is missing"),
+    ]
+
+
+def check_prior_shift_ratio(ratio_fn: Callable[[float, float], Any]) -> None:
+    """Check ``ratio_fn(rate_train, rate_serve) -> float``, the weight ratio ``w1 / w0``.
+
+    Tries rates that rise, fall, stay equal and are far from small; names the usual slips, then
+    verifies the consequence: the optimum of the weighted loss, at the training rate, is the serving
+    rate. Prints one line when everything passes.
+    """
+    name = getattr(ratio_fn, "__name__", "your function")
+    if not callable(ratio_fn):
+        raise AssertionError(f"check_prior_shift_ratio needs a function, got {type(ratio_fn).__name__}")
+    cases = [(0.02, 0.05), (0.05, 0.02), (0.02, 0.02), (0.3, 0.6), (0.5, 0.1)]
+    for rt, rs in cases:
+        case = f"rate_train = {rt}, rate_serve = {rs}"
+        try:
+            raw = ratio_fn(rt, rs)
+        except NotImplementedError:
+            raise AssertionError(f"{name} is not written yet (it raised NotImplementedError)") from None
+        try:
+            out = float(raw)
+        except (TypeError, ValueError):
+            raise AssertionError(f"{name} returned {type(raw).__name__} on case '{case}'; expected one "
+                                 "number, the ratio w1 / w0") from None
+        ref = reference_prior_shift_ratio(rt, rs)
+        if math.isclose(out, ref, rel_tol=1e-9):
+            continue
+        for wrong, message in _prior_wrong_answers(rt, rs):
+            if math.isclose(out, wrong, rel_tol=1e-9) and not math.isclose(wrong, ref, rel_tol=1e-9):
+                raise AssertionError(f"{name} on case '{case}' returned {out:.6g}, which {message}.")
+        raise AssertionError(f"{name} returned {out:.6g} on case '{case}', expected {ref:.6g}")
+    # the consequence: at the training rate, the weighted loss's optimum is the serving rate
+    rt, rs = 0.02, 0.05
+    ratio = float(ratio_fn(rt, rs))
+    z_star = math.log(rt / (1 - rt)) + math.log(ratio)  # eq-wbce-shift
+    served = 1 / (1 + math.exp(-z_star))
+    if abs(served - rs) > 1e-12:
+        raise AssertionError(f"with w1 / w0 = {ratio:.6g} the weighted loss's optimum at the training "
+                             f"rate {rt} is {served:.6g}, not the serving rate {rs}")
+    print(f"check_prior_shift_ratio: all {len(cases)} cases pass, and the weighted optimum at the "
+          "training rate is the serving rate.")

@@ -3,6 +3,8 @@
 * :func:`check_cross_ids` -- the index of a cross-product feature: each pair of ids of two fields
   must get its own index in ``[0, V_a * V_b)`` (what :class:`~rankcourse.layers.CrossProductHashing`
   does before any hashing).
+* :func:`check_shared_bucket_fraction` -- the expected share of cross cells that share their hash
+  bucket with at least one other cell, when ``n_cells`` cells are hashed into ``n_buckets`` buckets.
 * :func:`check_ftrl_step` -- one FTRL-Proximal update of the weights and the two per-coordinate
   accumulators (McMahan et al. 2013, Algorithm 1), the optimiser of the wide part.
 
@@ -13,13 +15,14 @@ and raises ``AssertionError`` with a message that says what is wrong.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-__all__ = ["check_cross_ids", "check_ftrl_step", "reference_cross_ids", "reference_ftrl_step",
-           "reference_ftrl_weight"]
+__all__ = ["check_cross_ids", "check_ftrl_step", "check_shared_bucket_fraction", "reference_cross_ids",
+           "reference_ftrl_step", "reference_ftrl_weight", "reference_shared_bucket_fraction"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -89,6 +92,73 @@ def check_cross_ids(cross_ids: Callable[..., Any]) -> None:
     if arr.shape != (1,):
         raise AssertionError(f"cross_ids returned shape {arr.shape} for a batch of one; expected (1,)")
     print("check_cross_ids: all cases pass (every combination gets its own index in [0, V_a * V_b)).")
+
+
+# --------------------------------------------------------------------------- hash collisions
+def reference_shared_bucket_fraction(n_cells: int, n_buckets: int) -> float:
+    """Expected share of ``n_cells`` cells, hashed uniformly and independently into ``n_buckets``
+    buckets, whose bucket holds at least one other cell: ``1 - (1 - 1 / n_buckets) ** (n_cells - 1)``.
+
+    A given cell is alone when each of the other ``n_cells - 1`` cells misses its bucket, each with
+    probability ``1 - 1 / n_buckets``; the expectation of the share is that probability's complement.
+    """
+    return 1.0 - (1.0 - 1.0 / n_buckets) ** (n_cells - 1)
+
+
+def _bucket_wrong_answers(n: int, m: int) -> list[tuple[float, str]]:
+    return [
+        ((1 - 1 / m) ** (n - 1), "is the share of cells that are ALONE in their bucket: the question asks "
+                                 "for its complement"),
+        (1 - (1 - 1 / m) ** n, "counts the cell itself among the others: a cell shares its bucket when one "
+                               "of the OTHER n - 1 cells lands there"),
+        (n / m, "is the load factor n / m, the mean number of cells per bucket: it is not a share (it exceeds "
+                "1 when there are more cells than buckets)"),
+        (n * (n - 1) / (2 * m), "is the expected number of colliding PAIRS, n (n - 1) / (2 m), not the share "
+                                "of cells that collide"),
+        (1 - math.exp(-(n - 1) / m), "is the Poisson approximation 1 - exp(-(n - 1) / m): close for many "
+                                     "buckets, but the exact answer is 1 - (1 - 1/m)^(n - 1)"),
+        (1 - math.exp(-n / m), "is the Poisson approximation 1 - exp(-n / m): close for many buckets, but "
+                               "the exact answer is 1 - (1 - 1/m)^(n - 1)"),
+    ]
+
+
+def check_shared_bucket_fraction(fraction_fn: Callable[[int, int], Any]) -> None:
+    """Check ``fraction_fn(n_cells, n_buckets) -> float``, the expected share of cells that share.
+
+    Compares with :func:`reference_shared_bucket_fraction` on small and large cases (one cell, one
+    bucket, more cells than buckets, the chapter's 96 cells in 8 buckets), names the usual slips, and
+    confirms the reference by simulation. Prints one line when everything passes.
+    """
+    if not callable(fraction_fn):
+        raise AssertionError(f"check_shared_bucket_fraction needs a function, got {type(fraction_fn).__name__}")
+    name = getattr(fraction_fn, "__name__", "your function")
+    cases = [(10, 100), (96, 8), (96, 1000), (1, 50), (5, 1), (200, 200)]
+    for n, m in cases:
+        case = f"n_cells = {n}, n_buckets = {m}"
+        try:
+            raw = fraction_fn(n, m)
+        except NotImplementedError:
+            raise AssertionError(f"{name} is not written yet (it raised NotImplementedError)") from None
+        try:
+            out = float(raw)
+        except (TypeError, ValueError):
+            raise AssertionError(f"{name} returned {type(raw).__name__} on case '{case}'; expected one number "
+                                 "between 0 and 1") from None
+        ref = reference_shared_bucket_fraction(n, m)
+        if math.isclose(out, ref, rel_tol=1e-9, abs_tol=1e-12):
+            continue
+        for wrong, message in _bucket_wrong_answers(n, m):
+            if math.isclose(out, wrong, rel_tol=1e-9) and not math.isclose(wrong, ref, rel_tol=1e-9):
+                raise AssertionError(f"{name} on case '{case}' returned {out:.6g}, which {message}.")
+        raise AssertionError(f"{name} returned {out:.6g} on case '{case}', expected {ref:.6g}")
+    gen = np.random.default_rng(0)
+    buckets = gen.integers(0, 100, size=(4000, 30))  # 4000 draws of 30 cells in 100 buckets
+    counts = np.stack([np.bincount(row, minlength=100)[row] for row in buckets])
+    simulated = float((counts > 1).mean())
+    if abs(simulated - reference_shared_bucket_fraction(30, 100)) > 0.01:  # internal consistency
+        raise AssertionError("the simulation disagrees with the reference: please report this")
+    print(f"check_shared_bucket_fraction: all {len(cases)} cases pass (a simulation of 30 cells in 100 "
+          f"buckets gives {simulated:.3f}).")
 
 
 # --------------------------------------------------------------------------- one FTRL-Proximal step

@@ -4,6 +4,8 @@
   2018, eq. 6), ``X^k_h = sum_{i,j} W_{h,i,j} (X^{k-1}_i ⊙ X^0_j)``, as a function of plain tensors.
 * :func:`check_cin_weight_gradient` -- the gradient of ``L = sum(delta * X^k)`` with respect to
   that layer's weight ``W``.
+* :func:`check_first_layer_jacobian` -- the Jacobian of DCN-V2's first cross layer,
+  ``x_1 = x_0 * (W x_0 + b) + x_0``, with respect to its input ``x_0``: ``x_0`` enters twice.
 
 Neither answer is printed in the chapter (the chapter uses the package's ``CIN`` module without
 showing its code). Each check compares the student's answer with a reference on small cases and,
@@ -22,8 +24,10 @@ from torch import Tensor
 __all__ = [
     "check_cin_layer",
     "check_cin_weight_gradient",
+    "check_first_layer_jacobian",
     "reference_cin_layer",
     "reference_cin_weight_gradient",
+    "reference_first_layer_jacobian",
 ]
 
 LayerFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -200,3 +204,79 @@ def check_cin_weight_gradient(fn: LayerFn, atol: float = 1e-9) -> None:
             hint = " -- one gradient per example; L sums over the batch, so sum them"
         _compare(case, out, expected, _GRADIENT_MISTAKES, (x0, xk, delta), "the autograd gradient", hint, atol)
     print("check_cin_weight_gradient: all 5 cases agree with autograd.")
+
+
+# --------------------------------------------------------------------------- DCN-V2: the first layer's Jacobian
+def reference_first_layer_jacobian(x0: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """Jacobian ``(D, D)`` of ``x1 = x0 * (W x0 + b) + x0`` with respect to ``x0`` (one example).
+
+    Row ``i`` is the gradient of ``x1[i]``: ``I + diag(W x0 + b) + diag(x0) W``. The last term is the
+    Jacobian with respect to the layer input that the chapter derives (``x_l`` with ``x0`` held
+    fixed); in the first layer ``x_l`` *is* ``x0``, so the path through the factor ``x0`` adds
+    ``diag(W x0 + b)``.
+    """
+    eye = torch.eye(len(x0), dtype=x0.dtype)
+    return eye + torch.diag(W @ x0 + b) + x0[:, None] * W
+
+
+def _jacobian_mistakes(x0: Tensor, W: Tensor, b: Tensor) -> tuple[tuple[str, Tensor], ...]:
+    eye = torch.eye(len(x0), dtype=x0.dtype)
+    ref = reference_first_layer_jacobian(x0, W, b)
+    return (
+        ("this is I + diag(x0) W, the Jacobian with respect to x_l with x0 held fixed: in the first "
+         "layer x_l = x0, so x0 also enters through the factor x0 * (...), which adds diag(W x0 + b)",
+         eye + x0[:, None] * W),
+        ("the identity from the residual connection (+ x0) is missing", ref - eye),
+        ("W appears transposed: d (W x0)_i / d x0_j = W[i, j], so row i of diag(x0) W is x0[i] W[i, :]",
+         eye + torch.diag(W @ x0 + b) + x0[:, None] * W.T),
+        ("the bias is missing from diag(W x0 + b): it multiplies x0 too, inside the product",
+         eye + torch.diag(W @ x0) + x0[:, None] * W),
+        ("the result is transposed: row i must hold the derivatives of output i (torch's convention)",
+         ref.T),
+        ("the product rule gives diag(W x0 + b) + diag(x0) W, a sum; this is a product of the two",
+         eye + torch.diag(W @ x0 + b) @ (x0[:, None] * W)),
+    )
+
+
+def check_first_layer_jacobian(fn: Callable[[Tensor, Tensor, Tensor], Tensor], atol: float = 1e-9) -> None:
+    """Check ``fn(x0, W, b) -> (D, D)``, the Jacobian of DCN-V2's first layer with respect to ``x0``.
+
+    ``x0``: ``(D,)``; ``W``: ``(D, D)`` (like ``nn.Linear.weight``); ``b``: ``(D,)``; all float64.
+    Compares with autograd on cases with a non-symmetric ``W``, a zero bias, ``D = 1`` and a zero
+    input, and names the usual slips. Prints one line when every case passes.
+    """
+    if not callable(fn):
+        raise AssertionError(f"check_first_layer_jacobian needs a function, got {type(fn).__name__}")
+    gen = torch.Generator().manual_seed(5)
+
+    def draw(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    cases = [("D = 5, random W and b", draw(5), draw(5, 5), draw(5)),
+             ("D = 4, zero bias", draw(4), draw(4, 4), torch.zeros(4, dtype=torch.float64)),
+             ("D = 1", draw(1), draw(1, 1), draw(1)),
+             ("x0 = 0", torch.zeros(3, dtype=torch.float64), draw(3, 3), draw(3))]
+    for case, x0, W, b in cases:
+        given = (x0.clone(), W.clone(), b.clone())
+        try:
+            out = _as_tensor(fn(*given), case)
+        except NotImplementedError:
+            raise AssertionError("the function is not written yet (it raised NotImplementedError)") from None
+        _check_unchanged(case, ("x0", "W", "b"), given, (x0, W, b))
+        expected = torch.autograd.functional.jacobian(lambda x: x * (W @ x + b) + x, x0)
+        if tuple(out.shape) != tuple(expected.shape):
+            raise AssertionError(f"on case '{case}' the output has shape {tuple(out.shape)}; expected "
+                                 f"{tuple(expected.shape)}: one row per output coordinate, one column per "
+                                 "input coordinate")
+        out = out.detach().to(torch.float64)
+        scale = 1.0 + float(expected.abs().max())
+        err = float((out - expected).abs().max())
+        if err <= atol * scale:
+            continue
+        for hint, wrong in _jacobian_mistakes(x0, W, b):
+            if float((out - wrong).abs().max()) <= atol * scale and \
+                    float((wrong - expected).abs().max()) > atol * scale:
+                raise AssertionError(f"on case '{case}' the Jacobian is off by {err:.3g}: {hint}")
+        raise AssertionError(f"on case '{case}' the Jacobian differs from autograd's by up to {err:.3g} "
+                             "(not one of the usual mistakes; print both and compare)")
+    print(f"check_first_layer_jacobian: all {len(cases)} cases pass (matches autograd).")
