@@ -9,8 +9,8 @@ its stdout, under the grader's token.
 Three guards run with each check:
 
 * reference use: the calls made during the check are traced (``sys.setprofile``); a call of any
-  function of :mod:`rankcourse.exercises`, or of a package function the exercise module lists in
-  ``PACKAGE_ANSWERS``, that has the student's code on its call stack makes the verdict
+  function of :mod:`rankcourse.exercises`, or of a package function listed for the check in
+  :data:`rankcourse.grade.references.PACKAGE_ANSWERS`, that has the student's code on its call stack makes the verdict
   ``uses-reference``; so does an answer that *is* such a function (or a partial, a bound method
   or a subclass of one);
 * tampering: the functions of ``builtins``, ``math``, ``numpy``, ``torch``, ``torch.nn.functional``,
@@ -31,11 +31,13 @@ import pickle
 import sys
 import sysconfig
 from pathlib import Path
-from types import CodeType, FrameType, ModuleType
+from types import CodeType, FrameType
 from typing import Any, Callable
 
 import rankcourse
 import rankcourse.exercises
+
+from .references import PACKAGE_ANSWERS
 
 EXERCISES_DIR = str(Path(rankcourse.exercises.__file__).resolve().parent)
 _TRUSTED = tuple(sorted({str(Path(p).resolve()) for p in (
@@ -90,14 +92,15 @@ class ReferenceTracer:
             caller = caller.f_back
 
 
-def _package_codes(module: ModuleType) -> dict[CodeType, str]:
-    """Code objects of the package functions that answer this module's exercises."""
+def _package_codes(check: str) -> dict[CodeType, str]:
+    """Code objects of the package functions that answer the exercise of ``check``."""
     codes: dict[CodeType, str] = {}
-    for dotted in {d for names in getattr(module, "PACKAGE_ANSWERS", {}).values() for d in names}:
+    for dotted in PACKAGE_ANSWERS.get(check, ()):
         path, _, attr = dotted.rpartition(".")
         obj = getattr(importlib.import_module(path), attr)
         members = vars(obj).values() if isinstance(obj, type) else [obj]
         for member in members:
+            member = getattr(member, "__func__", member)  # classmethod, staticmethod
             code = getattr(inspect.unwrap(member), "__code__", None) if callable(member) else None
             if code is not None:
                 codes[code] = dotted
@@ -175,7 +178,7 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
         return {"verdict": verdict, "message": why}
     module = importlib.import_module(exercise["module"])
     check: Callable[..., None] = getattr(module, exercise["check"])
-    tracer = ReferenceTracer(_package_codes(module))
+    tracer = ReferenceTracer(_package_codes(exercise["check"]))
     try:
         with open(path, "rb") as file:
             answer = pickle.load(file)
