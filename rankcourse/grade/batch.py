@@ -32,6 +32,7 @@ class Row:
     reason: str = ""
     verdicts: dict[str, str] = field(default_factory=dict)  # label -> one of VERDICTS
     messages: dict[str, str] = field(default_factory=dict)  # label -> feedback at the chosen level
+    details: dict[str, str] = field(default_factory=dict)  # label -> the check's whole message (instructor)
     seconds: float = 0.0
 
     @property
@@ -96,6 +97,7 @@ def _fill_verdicts(row: Row, result: ChildResult, exercises: list[GradedExercise
             label = verdict["label"]
             row.verdicts[label] = verdict.get("verdict", "error")
             message = str(verdict.get("message", ""))
+            row.details[label] = message
             # Only failures are redacted: a grader's error or a reference's name is not a hint.
             row.messages[label] = feedback(message, level) if row.verdicts[label] == "fail" else message
     started = [_decode(p) for k, p in result.reports if k == "start"]

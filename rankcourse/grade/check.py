@@ -69,6 +69,7 @@ class ReferenceTracer:
     def __init__(self, package_codes: dict[CodeType, str]) -> None:
         self.package_codes = package_codes
         self.found: list[str] = []
+        self.harness: FrameType | None = None  # the frame that calls the check: the walk stops there
 
     def reference_name(self, code: CodeType) -> str | None:
         if code in self.package_codes:
@@ -84,10 +85,11 @@ class ReferenceTracer:
         if name is None:
             return
         caller = frame.f_back
-        while caller is not None:
+        while caller is not None and caller is not self.harness:
             if is_student_file(caller.f_code.co_filename):
-                if len(self.found) < 5:
-                    self.found.append(f"{name} (called from {caller.f_code.co_name})")
+                found = f"{name} (called from {caller.f_code.co_name})"
+                if found not in self.found and len(self.found) < 20:
+                    self.found.append(found)
                 return
             caller = caller.f_back
 
@@ -187,6 +189,7 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
     kwargs = {"seed": seed} if seed is not None and "seed" in inspect.signature(check).parameters else {}
     outcome: dict[str, Any] = {"verdict": "pass", "message": "", "hidden_cases": bool(kwargs)}
     error: BaseException | None = None
+    tracer.harness = sys._getframe()
     sys.setprofile(tracer)
     try:
         check(answer, **kwargs)
@@ -201,7 +204,9 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
         sys.setprofile(None)
     if error is not None and _not_attempted(error):
         outcome.update(verdict="not attempted", message="the answer still raises NotImplementedError")
-    reference = answer_is_reference(answer, tracer) or (tracer.found[0] if tracer.found else None)
+    # The references first: a check's helper that was called is named after them.
+    named = sorted(tracer.found, key=lambda f: ("reference" not in f.split(" (")[0], tracer.found.index(f)))
+    reference = answer_is_reference(answer, tracer) or ", ".join(named[:3]) or None
     tampered = changed(before)
     if not still_traced:
         outcome.update(verdict="error", message="the answer turned off the grader's call tracing")
