@@ -80,7 +80,10 @@ def choose_exercises(paths: list[Path], chapter: str | None, course: Path | None
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     course = args.course or default_course_folder()
-    limits = Limits(seconds=args.timeout, memory_bytes=int(args.memory_gb * 1024**3))
+    try:
+        limits = Limits(seconds=args.timeout, memory_bytes=int(args.memory_gb * 1024**3))
+    except ValueError as err:
+        raise SystemExit(f"--timeout / --memory-gb: {err}") from None
     if args.one is not None:
         if not args.one.is_file():
             raise SystemExit(f"--one: no such file: {args.one}")

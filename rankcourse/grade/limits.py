@@ -109,7 +109,8 @@ def run_limited(module: str, request: str, token: str, cwd: Path, env: dict[str,
         found = _REPORT.match(line)
         if found and found.group(1) == token:
             reports.append((found.group(2), found.group(3)))
+    stopped = any(kind == "kernel_stopped" for kind, _ in reports)
     for kind, payload in reports:  # the kernel runs in its own session: end it too
-        if kind == "kernel" and payload.isdigit():
+        if kind == "kernel" and payload.isdigit() and not stopped:
             _kill_group(int(payload))
     return ChildResult(reports, proc.returncode, timed_out, err[-2000:])
