@@ -89,8 +89,11 @@ def replay_of_public_cases(check, solution):
 
 
 def test_every_graded_check_takes_a_seed():
-    for check in SOLUTIONS:
-        assert "seed" in inspect.signature(check).parameters, check.__name__
+    # The grader's hidden cases need it: a new check takes `*, seed: int | None = None` too.
+    for exercises in course_chapters(default_course_folder()).values():
+        for e in exercises:
+            check = getattr(__import__(e.module, fromlist=[e.check]), e.check)
+            assert "seed" in inspect.signature(check).parameters, f"{e.module}.{e.check} takes no seed"
 
 
 @pytest.mark.parametrize("check", list(SOLUTIONS), ids=lambda c: c.__name__)

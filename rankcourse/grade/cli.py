@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import json
 import os
 import sys
@@ -77,6 +79,14 @@ def choose_exercises(paths: list[Path], chapter: str | None, course: Path | None
     return list(found.values())
 
 
+def _warn_public_only(exercises: list[GradedExercise]) -> None:
+    for e in exercises:
+        check = getattr(importlib.import_module(e.module), e.check)
+        if "seed" not in inspect.signature(check).parameters:
+            print(f"note: {e.module}.{e.check} takes no seed; {e.label} was graded on its public cases",
+                  file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     course = args.course or default_course_folder()
@@ -99,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = grade_folder(args.submissions, exercises, limits, args.seed, args.feedback, args.jobs,
                             progress=sys.stderr.isatty() or bool(os.environ.get("RANKCOURSE_PROGRESS")))
     labels = [e.label for e in exercises]
+    if args.seed is not None:
+        _warn_public_only(exercises)
     write_csv(rows, labels, args.out)
     html_path = args.html or args.out.with_suffix(".html")
     write_html(rows, labels, html_path, title=f"Grades: {', '.join(labels)}")
