@@ -46,7 +46,7 @@ def markdown(results: dict[str, list[dict[str, str]]], labels: dict[str, list[st
              "|---|---|---|---|---|---|"]
     for chapter, rows in results.items():
         for row in rows:
-            verdicts = "<br>".join(f"`{label}`: {row[label]}" for label in labels[chapter])
+            verdicts = "; ".join(f"`{label}`: {row[label]}" for label in labels[chapter])
             status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
             lines.append(f"| {chapter} | {row['submission'].removesuffix('.ipynb')} | {verdicts} | "
                          f"{row['total']}/{row['out_of']} | {row['seconds']} | {status} |")
