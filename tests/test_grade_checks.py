@@ -172,6 +172,19 @@ def test_answer_that_is_or_calls_a_reference_gets_uses_reference(tmp_path, answe
     assert "reference_bias_newton_step" in outcome["message"]
 
 
+def test_reference_called_in_a_thread_gets_uses_reference(tmp_path):
+    import threading
+
+    def answer(logits, labels):
+        out = {}
+        worker = threading.Thread(target=lambda: out.update(step=ch01.reference_bias_newton_step(logits, labels)))
+        worker.start()
+        worker.join()
+        return out["step"]
+
+    assert _graded(tmp_path, *BIAS, answer)["verdict"] == "uses-reference"
+
+
 def test_package_code_that_answers_the_exercise_counts_as_a_reference(tmp_path):
     answer = lambda z, y, a, g: losses.focal_grad(z, y, a, g, reduction="none")  # noqa: E731
     outcome = _graded(tmp_path, "ch01-ex-focal-grad", "check_focal_grad", "rankcourse.exercises.ch01", answer)

@@ -30,6 +30,7 @@ import os
 import pickle
 import sys
 import sysconfig
+import threading
 from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any, Callable
@@ -190,6 +191,7 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
     outcome: dict[str, Any] = {"verdict": "pass", "message": "", "hidden_cases": bool(kwargs)}
     error: BaseException | None = None
     tracer.harness = sys._getframe()
+    threading.setprofile(tracer)  # threads the answer starts are traced too
     sys.setprofile(tracer)
     try:
         check(answer, **kwargs)
@@ -202,6 +204,7 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
     finally:
         still_traced = sys.getprofile() is tracer
         sys.setprofile(None)
+        threading.setprofile(None)  # type: ignore[arg-type]
     if error is not None and _not_attempted(error):
         outcome.update(verdict="not attempted", message="the answer still raises NotImplementedError")
     # The references first: a check's helper that was called is named after them.
