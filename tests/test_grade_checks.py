@@ -227,6 +227,16 @@ def test_answer_that_turns_off_the_trace_is_an_error(tmp_path):
     assert _graded(tmp_path, *BIAS, answer)["verdict"] == "error"
 
 
+def test_answer_that_calls_sys_exit_fails_without_ending_the_grader(tmp_path):
+    import sys
+
+    def answer(logits, labels):
+        sys.exit(0)
+
+    outcome = _graded(tmp_path, *BIAS, answer)
+    assert outcome["verdict"] == "fail" and "SystemExit" in outcome["message"]
+
+
 def test_unwritten_answer_is_not_attempted(tmp_path):
     def answer(logits, labels):
         raise NotImplementedError("write the Newton step")

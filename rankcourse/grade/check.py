@@ -175,17 +175,18 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
     label = exercise["label"]
     status = exported.get(label, "missing")
     path = answers / f"{label}.pkl"
-    if status == "missing" or not path.is_file():
-        why = f"`{exercise['answer']}` is not defined" if status == "missing" else str(status)
-        verdict = "not attempted" if status == "missing" else "error"
-        return {"verdict": verdict, "message": why}
+    if status == "missing":
+        return {"verdict": "not attempted", "message": f"`{exercise['answer']}` is not defined"}
+    if not path.is_file():
+        why = status if status != "ok" else "the saved answer is missing"
+        return {"verdict": "error", "message": f"`{exercise['answer']}` {why}"}
     module = importlib.import_module(exercise["module"])
     check: Callable[..., None] = getattr(module, exercise["check"])
     tracer = ReferenceTracer(_package_codes(exercise["check"]))
     try:
         with open(path, "rb") as file:
             answer = pickle.load(file)
-    except Exception as err:  # noqa: BLE001 - an answer that cannot be loaded is an error row
+    except BaseException as err:  # noqa: BLE001 - an answer that cannot be loaded is an error row
         return {"verdict": "error", "message": f"the answer could not be loaded: {type(err).__name__}: {err}"}
     kwargs = {"seed": seed} if seed is not None and "seed" in inspect.signature(check).parameters else {}
     outcome: dict[str, Any] = {"verdict": "pass", "message": "", "hidden_cases": bool(kwargs)}
@@ -198,7 +199,7 @@ def run_one(exercise: dict[str, str], answers: Path, exported: dict[str, str], s
     except AssertionError as err:
         error = err
         outcome.update(verdict="fail", message=str(err))
-    except Exception as err:  # noqa: BLE001 - the student's code raised inside the check
+    except BaseException as err:  # noqa: BLE001 - the student's code raised (even SystemExit) in the check
         error = err
         outcome.update(verdict="fail", message=f"{type(err).__name__}: {err}")
     finally:
