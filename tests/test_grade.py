@@ -249,3 +249,8 @@ def test_command_writes_the_csv_and_html_table(tmp_path, capsys):
     assert {"total", "out_of", "seconds", "status", "reason", "feedback"} <= set(table[0])
     assert all(r["status"] == "error" and r[FOCAL] == "error" for r in table)
     assert "<table>" in out.with_suffix(".html").read_text(encoding="utf8")
+    capsys.readouterr()
+    assert grade_main(["--one", str(folder / "a.ipynb"), "--out", str(tmp_path / "mine.csv"),
+                       "--chapter", "01_framework_and_losses"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("a.ipynb: 0/") and "ERROR: malformed notebook" in printed
