@@ -10,7 +10,8 @@ from __future__ import annotations
 PACKAGE_ANSWERS: dict[str, tuple[str, ...]] = {
     "check_focal_grad": ("rankcourse.losses.focal_grad", "rankcourse.losses.focal_loss"),
     "check_cross_ids": ("rankcourse.layers.wide.CrossProductHashing",),
-    "check_ftrl_step": ("rankcourse.ftrl.ftrl_step", "rankcourse.ftrl.ftrl_weight", "rankcourse.ftrl.FTRLProximal"),
+    # The chapter gives the closed-form weight (rankcourse.ftrl.ftrl_weight); the step is the exercise.
+    "check_ftrl_step": ("rankcourse.ftrl.ftrl_step", "rankcourse.ftrl.FTRLProximal"),
     "check_fm_interaction": ("rankcourse.layers.fm.FMInteraction", "rankcourse.layers.fm.fm_pairwise_bruteforce"),
     "check_cin_layer": ("rankcourse.layers.cin.CIN",),
     "check_cin_weight_gradient": ("rankcourse.layers.cin.CIN",),
