@@ -19,7 +19,8 @@ from .feedback import feedback
 from .limits import ChildResult, Limits, run_limited, scratch_env
 
 VERDICTS = ("pass", "fail", "not attempted", "error", "uses-reference")
-# Time for the check process: the checks themselves take a few seconds.
+# Least time for the check process (imports and checks take seconds, many more on a loaded machine);
+# a longer --timeout applies to it too.
 CHECK_SECONDS = 120.0
 
 
@@ -78,7 +79,11 @@ def _check(answers: str, exported: dict[str, str], scratch: Path, exercises: lis
     request = {"token": token, "answers": answers, "exported": exported, "scratch": str(scratch), "seed": seed,
                "exercises": [vars(e) for e in exercises]}
     return run_limited("rankcourse.grade.check", json.dumps(request), token, scratch / "work", env, limits,
-                       CHECK_SECONDS)
+                       _check_seconds(limits))
+
+
+def _check_seconds(limits: Limits) -> float:
+    return max(CHECK_SECONDS, limits.seconds)
 
 
 def _exported(result: ChildResult) -> dict[str, str]:
@@ -90,7 +95,7 @@ def _exported(result: ChildResult) -> dict[str, str]:
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def _fill_verdicts(row: Row, result: ChildResult, exercises: list[GradedExercise], level: str) -> None:
+def _fill_verdicts(row: Row, result: ChildResult, seconds: float, level: str) -> None:
     for kind, payload in result.reports:
         verdict = _decode(payload) if kind == "verdict" else None
         if isinstance(verdict, dict) and verdict.get("label") in row.verdicts:
@@ -105,7 +110,7 @@ def _fill_verdicts(row: Row, result: ChildResult, exercises: list[GradedExercise
         if row.verdicts[label] == "checking":
             hung = started and started[-1] == label
             row.verdicts[label] = "error"
-            row.messages[label] = (_why_child_stopped(result, "its check", CHECK_SECONDS) if hung
+            row.messages[label] = (_why_child_stopped(result, "its check", seconds) if hung
                                    else "not checked: an earlier check stopped the grader")
 
 
@@ -133,7 +138,7 @@ def grade_submission(path: Path, exercises: list[GradedExercise], limits: Limits
         todo = [e for e in exercises if e.label in present]
         if todo:
             checked = _check(str(answers), _exported(ran), scratch, todo, seed, limits, env)
-            _fill_verdicts(row, checked, todo, level)
+            _fill_verdicts(row, checked, _check_seconds(limits), level)
         return row
     except Exception as err:  # noqa: BLE001 - one broken submission never stops the batch
         row.status, row.reason = "error", f"the grader failed on it: {type(err).__name__}: {err}"
