@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._seeding import torch_generator
+
 __all__ = [
     "check_bias_newton_step",
     "check_focal_grad",
@@ -98,12 +100,40 @@ def _focal_wrong_answers(z: Tensor, y: Tensor, alpha: float, gamma: float, ref: 
     return out
 
 
-def check_focal_grad(focal_grad_fn: Callable[..., Tensor]) -> None:
+def _focal_cases(seed: int | None) -> list[tuple[str, Tensor, Tensor, float, float]]:
+    """The public cases, or (given ``seed``) hidden ones with the same roles and new values."""
+    moderate = torch.tensor([-3.0, -1.0, -0.2, 0.0, 0.5, 2.0, 4.0], dtype=torch.float64)
+    params = [(0.25, 2.0), (0.6, 0.0), (0.25, 0.5)]
+    one = 0.7
+    if seed is not None:
+        gen = torch_generator(1, seed)
+        moderate = torch.cat([3 * torch.randn(6, generator=gen, dtype=torch.float64), torch.zeros(1).double()])
+        alphas = (0.1 + 0.8 * torch.rand(3, generator=gen)).tolist()
+        params = [(alphas[0], 1.0 + float(torch.randint(1, 4, (1,), generator=gen))), (alphas[1], 0.0),
+                  (alphas[2], 0.5)]
+        one = float(torch.randn(1, generator=gen))
+    n = len(moderate)
+    ones, zeros = torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    (a1, g1), (a2, g2), (a3, g3) = params
+    return [
+        (f"both labels, alpha={a1:g}, gamma={g1:g}", torch.cat([moderate, moderate]), torch.cat([ones, zeros]), a1, g1),
+        (f"gamma=0 (weighted BCE), alpha={a2:g}", torch.cat([moderate, moderate]), torch.cat([zeros, ones]), a2, g2),
+        (f"fractional gamma={g3:g}, alpha={a3:g}", torch.cat([moderate, moderate]), torch.cat([ones, zeros]), a3, g3),
+        (f"batch of one: z={one:g}, y=1, alpha=0.25, gamma=2", torch.tensor([one], dtype=torch.float64),
+         torch.tensor([1.0], dtype=torch.float64), 0.25, 2.0),
+        ("extreme logits +-40 and +-100, gamma=2",
+         torch.tensor([-100.0, -40.0, 40.0, 100.0, -100.0, -40.0, 40.0, 100.0], dtype=torch.float64),
+         torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64), 0.25, 2.0),
+    ]
+
+
+def check_focal_grad(focal_grad_fn: Callable[..., Tensor], *, seed: int | None = None) -> None:
     """Check ``focal_grad_fn(logits, labels, alpha, gamma) -> Tensor`` (same shape as ``logits``).
 
     It must return :math:`\\partial\\,\\mathrm{FL}(z_i, y_i) / \\partial z_i` for every element
     (no reduction), where :math:`\\mathrm{FL} = -\\alpha_t (1-p_t)^\\gamma \\log p_t` (Lin et al. 2017),
-    and stay finite and accurate at extreme logits.
+    and stay finite and accurate at extreme logits. ``seed`` (for grading) replaces the public
+    cases by hidden ones with the same roles.
 
     Raises:
         AssertionError naming the case and the likely mistake. Prints one line when all cases pass.
@@ -111,20 +141,7 @@ def check_focal_grad(focal_grad_fn: Callable[..., Tensor]) -> None:
     name = getattr(focal_grad_fn, "__name__", "your function")
     if not callable(focal_grad_fn):
         raise AssertionError(f"check_focal_grad needs a function, got {type(focal_grad_fn).__name__}")
-    moderate = torch.tensor([-3.0, -1.0, -0.2, 0.0, 0.5, 2.0, 4.0], dtype=torch.float64)
-    cases = [
-        ("both labels, alpha=0.25, gamma=2", torch.cat([moderate, moderate]),
-         torch.cat([torch.ones(7), torch.zeros(7)]).double(), 0.25, 2.0),
-        ("gamma=0 (weighted BCE), alpha=0.6", torch.cat([moderate, moderate]),
-         torch.cat([torch.zeros(7), torch.ones(7)]).double(), 0.6, 0.0),
-        ("fractional gamma=0.5, alpha=0.25", torch.cat([moderate, moderate]),
-         torch.cat([torch.ones(7), torch.zeros(7)]).double(), 0.25, 0.5),
-        ("batch of one: z=0.7, y=1, alpha=0.25, gamma=2", torch.tensor([0.7], dtype=torch.float64),
-         torch.tensor([1.0], dtype=torch.float64), 0.25, 2.0),
-        ("extreme logits +-40 and +-100, gamma=2",
-         torch.tensor([-100.0, -40.0, 40.0, 100.0, -100.0, -40.0, 40.0, 100.0], dtype=torch.float64),
-         torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64), 0.25, 2.0),
-    ]
+    cases = _focal_cases(seed)
     for case, z, y, alpha, gamma in cases:
         try:
             raw = focal_grad_fn(z.clone(), y.clone(), alpha, gamma)
@@ -175,8 +192,8 @@ def reference_bias_newton_step(logits: Tensor, labels: Tensor) -> Tensor:
     return (labels - p).sum() / (p * (1 - p)).sum()
 
 
-def _bias_cases() -> list[tuple[str, Tensor, Tensor]]:
-    gen = torch.Generator().manual_seed(11)
+def _bias_cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor]]:
+    gen = torch_generator(11, seed)
     z = -3.0 + 1.5 * torch.randn(400, generator=gen, dtype=torch.float64)
     y = torch.bernoulli(torch.sigmoid(z + 0.8), generator=gen)  # the model under-predicts
     z_over = -2.0 + torch.randn(300, generator=gen, dtype=torch.float64)
@@ -219,18 +236,19 @@ def _bias_wrong_answers(z: Tensor, y: Tensor) -> list[tuple[Tensor, str]]:
     return wrong
 
 
-def check_bias_newton_step(step_fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+def check_bias_newton_step(step_fn: Callable[[Tensor, Tensor], Tensor], *, seed: int | None = None) -> None:
     """Check ``step_fn(logits, labels) -> 0-d tensor``: the Newton step for a shift of every logit.
 
     Compares with :func:`reference_bias_newton_step` on four cases (under- and over-prediction, a
     batch of one, extreme logits), names the usual slips, and then applies the step repeatedly:
     after five steps the mean of ``sigmoid(z + delta)`` must equal the click rate, the condition that
-    holds at the minimum. Prints one line when everything passes.
+    holds at the minimum. Prints one line when everything passes. ``seed`` (for grading) draws
+    hidden cases with the same roles.
     """
     name = getattr(step_fn, "__name__", "your function")
     if not callable(step_fn):
         raise AssertionError(f"check_bias_newton_step needs a function, got {type(step_fn).__name__}")
-    for case, z, y in _bias_cases():
+    for case, z, y in _bias_cases(seed):
         try:
             raw = step_fn(z.clone(), y.clone())
         except NotImplementedError:
@@ -257,7 +275,7 @@ def check_bias_newton_step(step_fn: Callable[[Tensor, Tensor], Tensor]) -> None:
             f"{name} returned {out.item():.6g} on case '{case}', expected {ref.item():.6g} = "
             "sum(y - p) / sum(p (1 - p))"
         )
-    z, y = _bias_cases()[0][1:]
+    z, y = _bias_cases(seed)[0][1:]
     delta = torch.zeros((), dtype=torch.float64)
     for _ in range(5):
         delta = delta + _as_tensor(step_fn((z + delta).clone(), y.clone()), name, "iteration").reshape(())

@@ -21,6 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ._seeding import numpy_rng, torch_generator
+
 __all__ = ["check_cross_ids", "check_ftrl_step", "check_shared_bucket_fraction", "reference_cross_ids",
            "reference_ftrl_step", "reference_ftrl_weight", "reference_shared_bucket_fraction"]
 
@@ -41,19 +43,29 @@ def reference_cross_ids(ids_a: torch.Tensor, ids_b: torch.Tensor, vocab_a: int, 
 
 
 # --------------------------------------------------------------------------- cross-product ids
-def check_cross_ids(cross_ids: Callable[..., Any]) -> None:
+def _cross_cases(seed: int | None) -> list[tuple[str, int, int]]:
+    if seed is None:
+        return [("3 x 4 vocabularies", 3, 4), ("4 x 3 vocabularies", 4, 3), ("taste x city (8 x 12)", 8, 12),
+                ("a field with one value (1 x 5)", 1, 5)]
+    rng = numpy_rng(2, seed)
+    a, b = (int(x) for x in rng.choice(np.arange(2, 13), size=2, replace=False))
+    c, d = (int(x) for x in rng.choice(np.arange(2, 13), size=2, replace=False))
+    return [(f"{a} x {b} vocabularies", a, b), (f"{b} x {a} vocabularies", b, a), (f"{c} x {d} vocabularies", c, d),
+            (f"a field with one value (1 x {d})", 1, d)]
+
+
+def check_cross_ids(cross_ids: Callable[..., Any], *, seed: int | None = None) -> None:
     """Check ``cross_ids(ids_a, ids_b, vocab_a, vocab_b) -> int64 (batch,)``.
 
     The function gets two ``int64 (batch,)`` tensors of ids of two fields with vocabularies
     ``vocab_a`` and ``vocab_b``, and must return one index per row such that every one of the
     ``vocab_a * vocab_b`` combinations gets a different index in ``[0, vocab_a * vocab_b)``.
-    Any such one-to-one numbering passes; ``id_a * vocab_b + id_b`` is the usual one.
+    Any such one-to-one numbering passes; ``id_a * vocab_b + id_b`` is the usual one. ``seed``
+    (for grading) draws other vocabulary sizes.
     """
     if not callable(cross_ids):
         raise AssertionError(f"cross_ids must be a function, got {type(cross_ids).__name__}")
-    cases = [("3 x 4 vocabularies", 3, 4), ("4 x 3 vocabularies", 4, 3), ("taste x city (8 x 12)", 8, 12),
-             ("a field with one value (1 x 5)", 1, 5)]
-    for name, va, vb in cases:
+    for name, va, vb in _cross_cases(seed):
         grid = list(itertools.product(range(va), range(vb)))
         a = torch.tensor([g[0] for g in grid], dtype=torch.long)
         b = torch.tensor([g[1] for g in grid], dtype=torch.long)
@@ -165,8 +177,8 @@ def check_shared_bucket_fraction(fraction_fn: Callable[[int, int], Any]) -> None
 _HYPER = dict(alpha=0.5, beta=1.0, l1=0.3, l2=0.2)
 
 
-def _ftrl_cases() -> list[tuple[str, dict[str, torch.Tensor], dict[str, float]]]:
-    gen = torch.Generator().manual_seed(5)
+def _ftrl_cases(seed: int | None = None) -> list[tuple[str, dict[str, torch.Tensor], dict[str, float]]]:
+    gen = torch_generator(5, seed)
     n = 40
     z = 2.0 * torch.randn(n, generator=gen, dtype=torch.float64)
     acc = torch.rand(n, generator=gen, dtype=torch.float64) * 3
@@ -175,6 +187,8 @@ def _ftrl_cases() -> list[tuple[str, dict[str, torch.Tensor], dict[str, float]]]
     g[::7] = 0.0  # coordinates absent from the batch
     first = {k: torch.zeros(5, dtype=torch.float64) for k in ("w", "z", "n")}
     first["g"] = torch.tensor([0.5, -2.0, 0.1, 0.0, 3.0], dtype=torch.float64)
+    if seed is not None:
+        first["g"] = 2.0 * torch.randn(5, generator=gen, dtype=torch.float64) * (torch.arange(5) != 3)
     return [
         ("40 coordinates with history, some with gradient 0", {"w": w, "z": z, "n": acc, "g": g}, _HYPER),
         ("the first step from w = z = n = 0", first, _HYPER),
@@ -232,16 +246,17 @@ def _ftrl_mistakes(w, z, n, g, alpha, beta, l1, l2) -> list[tuple[str, tuple[tor
     ]
 
 
-def check_ftrl_step(ftrl_step: Callable[..., Any]) -> None:
+def check_ftrl_step(ftrl_step: Callable[..., Any], *, seed: int | None = None) -> None:
     """Check ``ftrl_step(w, z, n, g, alpha, beta, l1, l2) -> (w_new, z_new, n_new)``.
 
     ``w, z, n, g``: float64 tensors of one shape (weights, the two accumulators, the gradient).
     Compares the three outputs with :func:`reference_ftrl_step` on three cases and names the usual
     slips. The inputs must not be changed in place. Prints one line when every case passes.
+    ``seed`` (for grading) draws hidden cases with the same roles.
     """
     if not callable(ftrl_step):
         raise AssertionError(f"ftrl_step must be a function, got {type(ftrl_step).__name__}")
-    for name, t, h in _ftrl_cases():
+    for name, t, h in _ftrl_cases(seed):
         inputs = {k: v.clone() for k, v in t.items()}
         try:
             out = ftrl_step(inputs["w"], inputs["z"], inputs["n"], inputs["g"], h["alpha"], h["beta"],

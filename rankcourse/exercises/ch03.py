@@ -24,17 +24,19 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ._seeding import torch_generator
+
 __all__ = ["check_ffm_interaction", "check_fm_interaction", "ffm_bruteforce", "ffm_cases", "fm_cases"]
 
 
 # --------------------------------------------------------------------------- test inputs
-def fm_cases() -> dict[str, Tensor]:
+def fm_cases(seed: int | None = None) -> dict[str, Tensor]:
     """The inputs the checks use: name -> float64 tensor ``(batch, n_fields, dim)``.
 
     The random case has batch 4, 3 fields and dimension 5, three different sizes, so that a sum
     over the wrong axis shows up as a wrong shape.
     """
-    g = torch.Generator().manual_seed(3)
+    g = torch_generator(3, seed)  # a grading seed draws other values
     return {
         "random batch (4 examples, 3 fields, dim 5)": torch.randn(4, 3, 5, generator=g, dtype=torch.float64),
         "batch of one (1 example, 6 fields, dim 4)": torch.randn(1, 6, 4, generator=g, dtype=torch.float64),
@@ -116,7 +118,7 @@ def _interaction_mistakes(v: Tensor) -> dict[str, Tensor]:
     }
 
 
-def check_fm_interaction(fm_interaction: Callable[[Tensor], Tensor]) -> None:
+def check_fm_interaction(fm_interaction: Callable[[Tensor], Tensor], *, seed: int | None = None) -> None:
     """Check ``fm_interaction(v: (batch, n_fields, dim)) -> (batch,)`` = sum over pairs i<j of <v_i, v_j>.
 
     Runs the cases of :func:`fm_cases` (float64), compares with the brute-force pair sum, and checks
@@ -126,7 +128,7 @@ def check_fm_interaction(fm_interaction: Callable[[Tensor], Tensor]) -> None:
     name = getattr(fm_interaction, "__name__", "fm_interaction")
     if not callable(fm_interaction):
         raise AssertionError(f"expected a function v -> (batch,) tensor, got {type(fm_interaction).__name__}")
-    for case, v in fm_cases().items():
+    for case, v in fm_cases(seed).items():
         b, f, d = v.shape
         out = _call(fm_interaction, v.clone(), name, case)
         if tuple(out.shape) != (b,):
@@ -149,7 +151,7 @@ def check_fm_interaction(fm_interaction: Callable[[Tensor], Tensor]) -> None:
             "compute 1/2 * sum_d [ (sum_i v_{i,d})^2 - sum_i v_{i,d}^2 ]"
         )
     # Gradient: the identity must be differentiable in torch (no .detach(), no NumPy round trip).
-    v = next(iter(fm_cases().values())).clone().requires_grad_(True)
+    v = next(iter(fm_cases(seed).values())).clone().requires_grad_(True)
     out = _call(fm_interaction, v, name, "gradient")
     if not out.requires_grad:
         raise AssertionError(
@@ -167,12 +169,12 @@ def check_fm_interaction(fm_interaction: Callable[[Tensor], Tensor]) -> None:
 
 
 # --------------------------------------------------------------------------- field-aware FM
-def ffm_cases() -> dict[str, Tensor]:
+def ffm_cases(seed: int | None = None) -> dict[str, Tensor]:
     """Inputs of :func:`check_ffm_interaction`: name -> float64 ``(batch, n_fields, n_fields, dim)``.
 
     ``v[b, i, j]`` is the vector that field ``i``'s id uses when it meets field ``j``.
     """
-    g = torch.Generator().manual_seed(4)
+    g = torch_generator(4, seed)  # a grading seed draws other values
     return {
         "random batch (4 examples, 3 fields, dim 5)": torch.randn(4, 3, 3, 5, generator=g, dtype=torch.float64),
         "batch of one (1 example, 5 fields, dim 2)": torch.randn(1, 5, 5, 2, generator=g, dtype=torch.float64),
@@ -205,7 +207,7 @@ def _ffm_mistakes(v: Tensor) -> dict[str, Tensor]:
     }
 
 
-def check_ffm_interaction(ffm_interaction: Callable[[Tensor], Tensor]) -> None:
+def check_ffm_interaction(ffm_interaction: Callable[[Tensor], Tensor], *, seed: int | None = None) -> None:
     """Check ``ffm_interaction(v: (batch, n_fields, n_fields, dim)) -> (batch,)``.
 
     The field-aware FM's pairwise term is ``sum_{i<j} <v[:, i, j], v[:, j, i]>`` (Juan et al. 2016):
@@ -216,7 +218,7 @@ def check_ffm_interaction(ffm_interaction: Callable[[Tensor], Tensor]) -> None:
     name = getattr(ffm_interaction, "__name__", "ffm_interaction")
     if not callable(ffm_interaction):
         raise AssertionError(f"expected a function v -> (batch,) tensor, got {type(ffm_interaction).__name__}")
-    for case, v in ffm_cases().items():
+    for case, v in ffm_cases(seed).items():
         b, f, _, d = v.shape
         out = _call(ffm_interaction, v.clone(), name, case)
         if tuple(out.shape) != (b,):
@@ -237,7 +239,7 @@ def check_ffm_interaction(ffm_interaction: Callable[[Tensor], Tensor]) -> None:
             f"{name} differs from the pair loop by up to {_max_gap(out, ref):.4g} on case '{case}'; the "
             "term is sum over i < j of <v[:, i, j], v[:, j, i]>"
         )
-    v = next(iter(ffm_cases().values())).clone().requires_grad_(True)
+    v = next(iter(ffm_cases(seed).values())).clone().requires_grad_(True)
     out = _call(ffm_interaction, v, name, "gradient")
     if not out.requires_grad:
         raise AssertionError(f"{name}'s output does not depend on its input through autograd (no gradient "

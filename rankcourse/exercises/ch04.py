@@ -21,6 +21,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ._seeding import torch_generator
+
 __all__ = [
     "check_cin_layer",
     "check_cin_weight_gradient",
@@ -79,9 +81,9 @@ _GRADIENT_MISTAKES: tuple[tuple[str, LayerFn], ...] = (
 
 
 # --------------------------------------------------------------------------- cases and helpers
-def _cases() -> list[tuple[str, Tensor, Tensor, Tensor]]:
-    """(name, x0 (B, F, d), xk (B, H_prev, d), W (H, H_prev, F)) in float64."""
-    g = torch.Generator().manual_seed(8)
+def _cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor, Tensor]]:
+    """(name, x0 (B, F, d), xk (B, H_prev, d), W (H, H_prev, F)) in float64; ``seed``: other values."""
+    g = torch_generator(8, seed)
 
     def randn(*shape: int) -> Tensor:
         return torch.randn(*shape, generator=g, dtype=torch.float64)
@@ -142,20 +144,21 @@ def _shape_hint(out: Tensor, expected: Tensor, pooled_hint: str) -> str:
 
 
 # --------------------------------------------------------------------------- the checks
-def check_cin_layer(fn: LayerFn, atol: float = 1e-9) -> None:
+def check_cin_layer(fn: LayerFn, atol: float = 1e-9, *, seed: int | None = None) -> None:
     """Check ``fn(x0, xk, W)`` against one CIN layer, and against the package's ``CIN`` module.
 
     Args:
         fn: the student's layer; float64 inputs ``x0 (batch, F, d)``, ``xk (batch, H_prev, d)``,
             ``W (H, H_prev, F)``; it must return ``(batch, H, d)``, also for a batch of one.
         atol: tolerance, relative to the size of the reference values.
+        seed: for grading, hidden cases with the same shapes and new values.
 
     Raises:
         AssertionError naming the case and, when the answer matches a known mistake, the mistake.
     """
     from ..layers import CIN
 
-    for case, x0, xk, W in _cases():
+    for case, x0, xk, W in _cases(seed):
         args = (x0.clone(), xk.clone(), W.clone())
         out = _as_tensor(fn(*args), case)
         _check_unchanged(case, ("x0", "xk", "W"), args, (x0, xk, W))
@@ -164,7 +167,7 @@ def check_cin_layer(fn: LayerFn, atol: float = 1e-9) -> None:
                            "(batch, H, d) and sum-pooling happens only when the maps go to the output")
         _compare(case, out, expected, _LAYER_MISTAKES, (x0, xk, W), "sum_ij W[h,i,j] xk[:,i] ⊙ x0[:,j]", hint, atol)
     # The package's first CIN layer, sum-pooled, is the same function (its weight is W viewed flat).
-    _, x0, _, W = _cases()[0]
+    _, x0, _, W = _cases(seed)[0]
     cin = CIN(x0.shape[1], x0.shape[2], layer_sizes=(W.shape[0],), split_half=False).double()
     with torch.no_grad():
         cin.weights[0].copy_(W.reshape(W.shape[0], -1))
@@ -176,7 +179,7 @@ def check_cin_layer(fn: LayerFn, atol: float = 1e-9) -> None:
     print("check_cin_layer: all 5 cases pass, and the first layer sum-pooled equals rankcourse.layers.CIN.")
 
 
-def check_cin_weight_gradient(fn: LayerFn, atol: float = 1e-9) -> None:
+def check_cin_weight_gradient(fn: LayerFn, atol: float = 1e-9, *, seed: int | None = None) -> None:
     """Check ``fn(x0, xk, delta)`` against ``dL/dW`` of one CIN layer, with ``L = sum(delta * X^k)``.
 
     The reference is autograd through :func:`reference_cin_layer`, so the check also confirms that
@@ -186,12 +189,13 @@ def check_cin_weight_gradient(fn: LayerFn, atol: float = 1e-9) -> None:
         fn: the student's gradient; float64 inputs ``x0 (batch, F, d)``, ``xk (batch, H_prev, d)``,
             ``delta (batch, H, d)``; it must return ``(H, H_prev, F)`` summed over the batch.
         atol: tolerance, relative to the size of the reference values.
+        seed: for grading, hidden cases with the same shapes and new values.
 
     Raises:
         AssertionError naming the case and, when the answer matches a known mistake, the mistake.
     """
-    g = torch.Generator().manual_seed(9)
-    for case, x0, xk, W in _cases():
+    g = torch_generator(9, seed)
+    for case, x0, xk, W in _cases(seed):
         delta = torch.randn(x0.shape[0], W.shape[0], x0.shape[2], generator=g, dtype=torch.float64)
         leaf = W.clone().requires_grad_(True)
         (delta * reference_cin_layer(x0, xk, leaf)).sum().backward()

@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ._seeding import torch_generator
+
 __all__ = ["check_mmoe_mixture", "reference_mmoe_mixture"]
 
 
@@ -27,8 +29,8 @@ def reference_mmoe_mixture(expert_outputs: Tensor, gate_logits: Tensor) -> Tenso
     return torch.softmax(gate_logits, dim=-1) @ expert_outputs
 
 
-def _cases() -> list[tuple[str, Tensor, Tensor]]:
-    gen = torch.Generator().manual_seed(5)
+def _cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor]]:
+    gen = torch_generator(5, seed)  # a grading seed draws other values
 
     def rand(*shape: int, scale: float = 1.0) -> Tensor:
         return scale * torch.randn(*shape, generator=gen, dtype=torch.float64)
@@ -72,16 +74,17 @@ def _wrong_answers(f: Tensor, a: Tensor) -> list[tuple[str, Callable[[], Tensor]
     return out
 
 
-def check_mmoe_mixture(mixture: Callable[[Tensor, Tensor], Tensor]) -> None:
+def check_mmoe_mixture(mixture: Callable[[Tensor, Tensor], Tensor], *, seed: int | None = None) -> None:
     """Check ``mixture(expert_outputs (B, E, H), gate_logits (B, T, E)) -> (B, T, H)``.
 
     The result must be ``softmax(gate_logits, over experts) @ expert_outputs`` on every case:
     several shapes, a batch of one, a single expert, and extreme logits (where an unstable softmax
     overflows). Raises ``AssertionError`` saying what is wrong; prints one line when all pass.
+    ``seed`` (for grading) draws hidden cases with the same shapes and new values.
     """
     if not callable(mixture):
         raise AssertionError(f"check_mmoe_mixture needs your function, got {type(mixture).__name__}")
-    for name, f, a in _cases():
+    for name, f, a in _cases(seed):
         B, E, H = f.shape
         T = a.shape[1]
         f_in, a_in = f.clone(), a.clone()

@@ -14,6 +14,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._seeding import numpy_rng
+
 from ..datasets._common import Vocabulary
 
 __all__ = ["check_encode_categorical", "reference_encode_categorical"]
@@ -27,7 +29,22 @@ def reference_encode_categorical(train_values: Sequence, values: Sequence, min_c
     return vocab.encode(np.asarray(list(values), dtype=object))
 
 
-def _cases() -> list[tuple[str, list, list, int]]:
+def _cases(seed: int | None = None) -> list[tuple[str, list, list, int]]:
+    """The public cases; given ``seed``, the same cases with the values renamed at random (the
+    roles stay, the ids change: they are ordered by count, then by value)."""
+    cases = _public_cases()
+    if seed is None:
+        return cases
+    rng = numpy_rng(7, seed)
+    names = sorted({v for _, t, vs, _ in cases for v in [*t, *vs] if v is not None})
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    fresh = ["".join(rng.choice(letters, size=3)) + str(i) for i in rng.permutation(len(names))]
+    rename = dict(zip(names, fresh)) | {None: None}
+    return [(what.split(" (")[0].split(":")[0] + f" (hidden case {i + 1})", [rename[v] for v in rng.permutation(
+        np.array(t, dtype=object))], [rename[v] for v in vs], m) for i, (what, t, vs, m) in enumerate(cases)]
+
+
+def _public_cases() -> list[tuple[str, list, list, int]]:
     train = ["b", "a", "b", "c", "b", "a", None, "d", "a", "c", "a"]
     return [
         ("a value seen only outside training ('z')", train, ["a", "z", "b"], 1),
@@ -64,13 +81,14 @@ def _run(encode: Encoder, what: str, train: list, values: list, min_count: int) 
         raise AssertionError(f"{what}: encode raised {type(err).__name__}: {err}") from err
 
 
-def _diagnose(encode: Encoder, what: str, train: list, values: list, min_count: int, got: np.ndarray) -> str | None:
+def _diagnose(encode: Encoder, what: str, train: list, values: list, min_count: int, got: np.ndarray,
+              cases: list[tuple[str, list, list, int]]) -> str | None:
     """The mistake that explains ``got`` here and, preferably, the answers on every other case too."""
     here = [d for d, wrong in _wrong_answers(train, values, min_count)
             if wrong.shape == got.shape and np.array_equal(got, wrong)]
     for diagnosis in here:
         consistent = True
-        for _, t, v, m in _cases():
+        for _, t, v, m in cases:
             wrong = dict(_wrong_answers(t, v, m))[diagnosis]
             other = _run(encode, what, t, v, m)
             consistent &= other.shape == wrong.shape and np.array_equal(other, wrong)
@@ -79,20 +97,21 @@ def _diagnose(encode: Encoder, what: str, train: list, values: list, min_count: 
     return here[0] if here else None
 
 
-def check_encode_categorical(encode: Encoder) -> None:
+def check_encode_categorical(encode: Encoder, *, seed: int | None = None) -> None:
     """Run ``encode`` on small columns with known ids; raise an ``AssertionError`` naming the mistake."""
-    for what, train, values, min_count in _cases():
+    cases = _cases(seed)
+    for what, train, values, min_count in cases:
         expected = reference_encode_categorical(train, values, min_count)
         got = _run(encode, what, train, values, min_count)
         if got.shape != expected.shape:
             raise AssertionError(f"{what}: expected {len(values)} ids, shape {expected.shape}, got shape {got.shape}")
         if np.array_equal(got, expected):
             continue
-        diagnosis = _diagnose(encode, what, train, values, min_count, got)
+        diagnosis = _diagnose(encode, what, train, values, min_count, got, cases)
         if diagnosis is not None:
             raise AssertionError(f"{what}: {diagnosis}. Got {got.tolist()}, expected {expected.tolist()}")
         raise AssertionError(
             f"{what} (train_values={train}, values={values}, min_count={min_count}): "
             f"got ids {got.tolist()}, expected {expected.tolist()}"
         )
-    print(f"check_encode_categorical: all {len(_cases())} cases pass")
+    print(f"check_encode_categorical: all {len(cases)} cases pass")

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..group_metrics import gauc
 from ..layers.attention import AUGRUCell
+from ._seeding import case_seed, numpy_rng, torch_generator
 
 __all__ = ["check_din_pooling", "check_minibatch_l2", "check_gauc", "check_augru_step",
            "reference_din_pooling", "reference_minibatch_l2"]
@@ -52,8 +53,8 @@ def reference_din_pooling(behaviours: Tensor, candidate: Tensor, mask: Tensor, s
     return ((scores * mask.to(scores.dtype)).unsqueeze(-1) * behaviours).sum(1)
 
 
-def _din_cases() -> list[tuple[str, Tensor, Tensor, Tensor]]:
-    gen = torch.Generator().manual_seed(8)
+def _din_cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor, Tensor]]:
+    gen = torch_generator(8, seed)  # a grading seed draws other values
     out = []
     for case, batch, length, lengths in [("4 users, histories of 5, 2, 1 and 0", 4, 5, [5, 2, 1, 0]),
                                          ("batch of one, full history", 1, 3, [3])]:
@@ -64,16 +65,17 @@ def _din_cases() -> list[tuple[str, Tensor, Tensor, Tensor]]:
     return out
 
 
-def check_din_pooling(din_pooling: Callable[[Tensor, Tensor, Tensor, nn.Module], Tensor]) -> None:
+def check_din_pooling(din_pooling: Callable[[Tensor, Tensor, Tensor, nn.Module], Tensor], *,
+                      seed: int | None = None) -> None:
     """Check ``din_pooling(behaviours, candidate, mask, scorer) -> (B, E)``.
 
     ``scorer`` maps ``(B, T, 4E)`` features ``[e_t, v, e_t - v, e_t * v]`` (in that order) to
     ``(B, T, 1)`` scores. Padded positions (mask False) must get weight 0; the weights are not
     normalised; an empty history gives the zero vector.
     """
-    torch.manual_seed(0)
+    torch.manual_seed(case_seed(0, seed))  # the scorer: the public one, or a hidden one
     scorer = nn.Sequential(nn.Linear(24, 8), nn.PReLU(), nn.Linear(8, 1)).double().requires_grad_(False)
-    for case, h, c, mask in _din_cases():
+    for case, h, c, mask in _din_cases(seed):
         got = _call(din_pooling, (h, c, mask, scorer), case)
         got = got.detach() if isinstance(got, Tensor) else got
         want = reference_din_pooling(h, c, mask, scorer)
@@ -117,9 +119,11 @@ def reference_minibatch_l2(table: Tensor, batch_ids: Tensor, counts: Tensor) -> 
     return (table[ids] ** 2).sum(1).div(counts[ids].to(table.dtype)).sum()
 
 
-def check_minibatch_l2(minibatch_l2: Callable[[Tensor, Tensor, Tensor], Tensor]) -> None:
-    """Check ``minibatch_l2(table (V, D), batch_ids (B, k) int64, counts (V,)) -> scalar``."""
-    gen = torch.Generator().manual_seed(9)
+def check_minibatch_l2(minibatch_l2: Callable[[Tensor, Tensor, Tensor], Tensor], *,
+                       seed: int | None = None) -> None:
+    """Check ``minibatch_l2(table (V, D), batch_ids (B, k) int64, counts (V,)) -> scalar``; ``seed``
+    (for grading) draws another table and other counts."""
+    gen = torch_generator(9, seed)
     table = torch.randn(10, 3, generator=gen, dtype=torch.float64)
     counts = torch.randint(1, 50, (10,), generator=gen)
     cases = [("ids with repeats", torch.tensor([[1, 4], [4, 7], [1, 1]])),
@@ -149,12 +153,12 @@ def check_minibatch_l2(minibatch_l2: Callable[[Tensor, Tensor, Tensor], Tensor])
 
 
 # ----------------------------------------------------------------------------- GAUC
-def check_gauc(my_gauc: Callable[[np.ndarray, np.ndarray, np.ndarray], float]) -> None:
+def check_gauc(my_gauc: Callable[[np.ndarray, np.ndarray, np.ndarray], float], *, seed: int | None = None) -> None:
     """Check ``my_gauc(y, p, users) -> float``: per-user AUC weighted by the user's impressions,
     over users with both a click and a non-click."""
     from sklearn.metrics import roc_auc_score
 
-    rng = np.random.default_rng(10)
+    rng = numpy_rng(10, seed)  # a grading seed draws other labels and scores
     users = np.repeat(np.arange(6), [2, 3, 5, 8, 1, 13])
     y = (rng.random(users.size) < 0.4).astype(float)
     y[users == 2] = 0.0  # a user with no click
@@ -186,13 +190,14 @@ def check_gauc(my_gauc: Callable[[np.ndarray, np.ndarray, np.ndarray], float]) -
 
 
 # ----------------------------------------------------------------------------- AUGRU
-def check_augru_step(augru_step: Callable[[Tensor, Tensor, Tensor, nn.GRUCell], Tensor]) -> None:
+def check_augru_step(augru_step: Callable[[Tensor, Tensor, Tensor, nn.GRUCell], Tensor], *,
+                     seed: int | None = None) -> None:
     """Check ``augru_step(x (B, I), h (B, H), attention (B,), cell: nn.GRUCell) -> (B, H)``: DIEN's
     AUGRU with the GRU cell's weights, where the attention scales the update gate."""
     torch.manual_seed(0)
     ref = AUGRUCell(3, 4).double()
     cell = ref.gru
-    gen = torch.Generator().manual_seed(11)
+    gen = torch_generator(11, seed)  # a grading seed draws other inputs
     x = torch.randn(5, 3, generator=gen, dtype=torch.float64)
     h = torch.randn(5, 4, generator=gen, dtype=torch.float64)
     a = torch.tensor([0.0, 0.25, 0.5, 1.0, 0.9], dtype=torch.float64)
