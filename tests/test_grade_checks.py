@@ -20,6 +20,7 @@ from rankcourse.grade.exercises import course_chapters, default_course_folder
 from rankcourse.grade.feedback import feedback, hint
 from rankcourse.group_metrics import gauc
 from rankcourse.layers.attention import AUGRUCell, TargetAttentionPooling
+from rankcourse.layers.cross import CrossNetV2
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,12 +41,16 @@ def _augru(x, h, a, cell):
 SOLUTIONS = {
     ch01.check_focal_grad: lambda z, y, a, g: losses.focal_grad(z, y, a, g, reduction="none"),
     ch01.check_bias_newton_step: ch01.reference_bias_newton_step,
+    ch01.check_smoothed_bce_grad: ch01.reference_smoothed_bce_grad,
+    ch01.check_prior_shift_ratio: ch01.reference_prior_shift_ratio,
     ch02.check_cross_ids: ch02.reference_cross_ids,
+    ch02.check_shared_bucket_fraction: ch02.reference_shared_bucket_fraction,
     ch02.check_ftrl_step: ch02.reference_ftrl_step,
     ch03.check_fm_interaction: lambda v: 0.5 * (v.sum(1).square() - v.square().sum(1)).sum(-1),
     ch03.check_ffm_interaction: ch03.ffm_bruteforce,
     ch04.check_cin_layer: ch04.reference_cin_layer,
     ch04.check_cin_weight_gradient: ch04.reference_cin_weight_gradient,
+    ch04.check_first_layer_jacobian: ch04.reference_first_layer_jacobian,
     ch05.check_mmoe_mixture: ch05.reference_mmoe_mixture,
     ch06.check_platt_scaling: _platt,
     ch07.check_encode_categorical: ch07.reference_encode_categorical,
@@ -190,6 +195,32 @@ def test_package_code_that_answers_the_exercise_counts_as_a_reference(tmp_path):
     outcome = _graded(tmp_path, "ch01-ex-focal-grad", "check_focal_grad", "rankcourse.exercises.ch01", answer)
     assert outcome["verdict"] == "uses-reference"
     assert "rankcourse.losses.focal_grad" in outcome["message"]
+
+
+def _smoothed_via_bce_grad(z, y, eps):
+    return losses.bce_grad(z, (1 - eps) * y + eps / 2, reduction="none", validate=False)
+
+
+def _jacobian_via_cross_net(x0, W, b):
+    layer = CrossNetV2(len(x0), 1).double()
+    with torch.no_grad():
+        layer.layers[0].weight.copy_(W)
+        layer.layers[0].bias.copy_(b)
+    return torch.autograd.functional.jacobian(lambda x: layer(x[None])[0], x0)
+
+
+@pytest.mark.parametrize("label, check, module, answer, used", [
+    ("ch01-ex-smoothing", "check_smoothed_bce_grad", "rankcourse.exercises.ch01", _smoothed_via_bce_grad,
+     "rankcourse.losses.bce_grad"),
+    ("ch04-ex-first-layer-jacobian", "check_first_layer_jacobian", "rankcourse.exercises.ch04",
+     _jacobian_via_cross_net, "rankcourse.layers.cross.CrossNetV2"),
+], ids=["smoothing through bce_grad", "jacobian through CrossNetV2"])
+def test_package_code_of_the_new_exercises_counts_as_a_reference(tmp_path, label, check, module, answer, used):
+    module_checks = __import__(module, fromlist=[check])
+    getattr(module_checks, check)(answer, seed=5)  # a right answer...
+    outcome = _graded(tmp_path, label, check, module, answer, seed=5)
+    assert outcome["verdict"] == "uses-reference"  # ...but not the student's own
+    assert used in outcome["message"]
 
 
 def test_subclass_of_a_package_answer_gets_uses_reference(tmp_path):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._seeding import torch_generator
+from ._seeding import numpy_rng, torch_generator
 
 __all__ = [
     "check_bias_newton_step",
@@ -318,27 +318,44 @@ def _smoothing_wrong_answers(z: Tensor, y: Tensor, eps: float) -> list[tuple[Ten
     ]
 
 
-def check_smoothed_bce_grad(grad_fn: Callable[..., Tensor]) -> None:
+def _smoothing_cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor, float]]:
+    """The public cases, or (given ``seed``) hidden ones with the same roles and new values."""
+    moderate = torch.tensor([-4.0, -1.5, -0.3, 0.0, 0.4, 1.0, 3.0], dtype=torch.float64)
+    eps_a, eps_b, eps_one, one = 0.1, 0.3, 0.2, 0.5
+    big, huge = 40.0, 100.0
+    if seed is not None:
+        gen = torch_generator(21, seed)
+        moderate = torch.cat([3 * torch.randn(6, generator=gen, dtype=torch.float64),
+                              torch.zeros(1, dtype=torch.float64)])
+        eps_a, eps_b, eps_one = (round(0.05 + 0.4 * float(e), 2) for e in torch.rand(3, generator=gen))
+        one = round(2 * float(torch.randn(1, generator=gen)), 2)
+        big = float(torch.randint(30, 61, (1,), generator=gen))
+        huge = float(torch.randint(80, 151, (1,), generator=gen))
+    n = len(moderate)
+    both = torch.cat([torch.ones(n), torch.zeros(n)]).double()
+    extreme = torch.tensor([-huge, -big, big, huge], dtype=torch.float64)
+    return [
+        (f"both labels, eps = {eps_a:g}", torch.cat([moderate, moderate]), both, eps_a),
+        (f"both labels, eps = {eps_b:g}", torch.cat([moderate, moderate]), both, eps_b),
+        ("eps = 0 (the plain cross-entropy)", moderate, torch.ones(n, dtype=torch.float64), 0.0),
+        (f"batch of one: z = {one:g}, y = 0, eps = {eps_one:g}", torch.tensor([one], dtype=torch.float64),
+         torch.tensor([0.0], dtype=torch.float64), eps_one),
+        (f"extreme logits +-{big:g} and +-{huge:g}, eps = {eps_a:g}", torch.cat([extreme, extreme]),
+         torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64), eps_a),
+    ]
+
+
+def check_smoothed_bce_grad(grad_fn: Callable[..., Tensor], *, seed: int | None = None) -> None:
     """Check ``grad_fn(logits, labels, eps) -> Tensor``: d loss / d z per element, smoothed labels.
 
     Compares with autograd of the smoothed cross-entropy on a few cases (both labels, eps = 0, a
     batch of one, extreme logits) and names the usual slips. Prints one line when all cases pass.
+    ``seed`` (for grading) draws hidden cases with the same roles.
     """
     name = getattr(grad_fn, "__name__", "your function")
     if not callable(grad_fn):
         raise AssertionError(f"check_smoothed_bce_grad needs a function, got {type(grad_fn).__name__}")
-    moderate = torch.tensor([-4.0, -1.5, -0.3, 0.0, 0.4, 1.0, 3.0], dtype=torch.float64)
-    both = torch.cat([torch.ones(7), torch.zeros(7)]).double()
-    cases = [
-        ("both labels, eps = 0.1", torch.cat([moderate, moderate]), both, 0.1),
-        ("both labels, eps = 0.3", torch.cat([moderate, moderate]), both, 0.3),
-        ("eps = 0 (the plain cross-entropy)", moderate, torch.ones(7, dtype=torch.float64), 0.0),
-        ("batch of one: z = 0.5, y = 0, eps = 0.2", torch.tensor([0.5], dtype=torch.float64),
-         torch.tensor([0.0], dtype=torch.float64), 0.2),
-        ("extreme logits +-40 and +-100, eps = 0.1",
-         torch.tensor([-100.0, -40.0, 40.0, 100.0, -100.0, -40.0, 40.0, 100.0], dtype=torch.float64),
-         torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64), 0.1),
-    ]
+    cases = _smoothing_cases(seed)
     for case, z, y, eps in cases:
         try:
             raw = grad_fn(z.clone(), y.clone(), eps)
@@ -399,17 +416,31 @@ def _prior_wrong_answers(rt: float, rs: float) -> list[tuple[float, str]]:
     ]
 
 
-def check_prior_shift_ratio(ratio_fn: Callable[[float, float], Any]) -> None:
+def _prior_cases(seed: int | None = None) -> list[tuple[float, float]]:
+    """(rate_train, rate_serve): rising, falling, equal, large and rising, large and falling."""
+    if seed is None:
+        return [(0.02, 0.05), (0.05, 0.02), (0.02, 0.02), (0.3, 0.6), (0.5, 0.1)]
+    rng = numpy_rng(22, seed)
+    low = round(float(rng.uniform(0.005, 0.04)), 3)
+    high = round(low * float(rng.uniform(1.5, 4.0)), 3)
+    same = round(float(rng.uniform(0.005, 0.1)), 3)
+    mid, up = round(float(rng.uniform(0.2, 0.4)), 2), round(float(rng.uniform(0.5, 0.8)), 2)
+    half, down = round(float(rng.uniform(0.4, 0.6)), 2), round(float(rng.uniform(0.05, 0.15)), 2)
+    return [(low, high), (high, low), (same, same), (mid, up), (half, down)]
+
+
+def check_prior_shift_ratio(ratio_fn: Callable[[float, float], Any], *, seed: int | None = None) -> None:
     """Check ``ratio_fn(rate_train, rate_serve) -> float``, the weight ratio ``w1 / w0``.
 
     Tries rates that rise, fall, stay equal and are far from small; names the usual slips, then
     verifies the consequence: the optimum of the weighted loss, at the training rate, is the serving
-    rate. Prints one line when everything passes.
+    rate. Prints one line when everything passes. ``seed`` (for grading) draws hidden rates with
+    the same roles.
     """
     name = getattr(ratio_fn, "__name__", "your function")
     if not callable(ratio_fn):
         raise AssertionError(f"check_prior_shift_ratio needs a function, got {type(ratio_fn).__name__}")
-    cases = [(0.02, 0.05), (0.05, 0.02), (0.02, 0.02), (0.3, 0.6), (0.5, 0.1)]
+    cases = _prior_cases(seed)
     for rt, rs in cases:
         case = f"rate_train = {rt}, rate_serve = {rs}"
         try:
@@ -429,7 +460,7 @@ def check_prior_shift_ratio(ratio_fn: Callable[[float, float], Any]) -> None:
                 raise AssertionError(f"{name} on case '{case}' returned {out:.6g}, which {message}.")
         raise AssertionError(f"{name} returned {out:.6g} on case '{case}', expected {ref:.6g}")
     # the consequence: at the training rate, the weighted loss's optimum is the serving rate
-    rt, rs = 0.02, 0.05
+    rt, rs = cases[0]
     ratio = float(ratio_fn(rt, rs))
     z_star = math.log(rt / (1 - rt)) + math.log(ratio)  # eq-wbce-shift
     served = 1 / (1 + math.exp(-z_star))

@@ -134,17 +134,30 @@ def _bucket_wrong_answers(n: int, m: int) -> list[tuple[float, str]]:
     ]
 
 
-def check_shared_bucket_fraction(fraction_fn: Callable[[int, int], Any]) -> None:
+def _bucket_cases(seed: int | None = None) -> list[tuple[int, int]]:
+    """(n_cells, n_buckets): few cells in many buckets, more cells than buckets, the same cells in
+    many buckets, one cell, one bucket, as many cells as buckets."""
+    if seed is None:
+        return [(10, 100), (96, 8), (96, 1000), (1, 50), (5, 1), (200, 200)]
+    rng = numpy_rng(23, seed)
+    few, some = int(rng.integers(5, 21)), int(rng.integers(50, 201))
+    many, scarce, plenty = int(rng.integers(50, 151)), int(rng.integers(4, 17)), int(rng.integers(500, 2001))
+    alone, crowd, square = int(rng.integers(10, 101)), int(rng.integers(2, 11)), int(rng.integers(100, 301))
+    return [(few, some), (many, scarce), (many, plenty), (1, alone), (crowd, 1), (square, square)]
+
+
+def check_shared_bucket_fraction(fraction_fn: Callable[[int, int], Any], *, seed: int | None = None) -> None:
     """Check ``fraction_fn(n_cells, n_buckets) -> float``, the expected share of cells that share.
 
     Compares with :func:`reference_shared_bucket_fraction` on small and large cases (one cell, one
     bucket, more cells than buckets, the chapter's 96 cells in 8 buckets), names the usual slips, and
-    confirms the reference by simulation. Prints one line when everything passes.
+    confirms the reference by simulation. Prints one line when everything passes. ``seed`` (for
+    grading) draws hidden cases with the same roles.
     """
     if not callable(fraction_fn):
         raise AssertionError(f"check_shared_bucket_fraction needs a function, got {type(fraction_fn).__name__}")
     name = getattr(fraction_fn, "__name__", "your function")
-    cases = [(10, 100), (96, 8), (96, 1000), (1, 50), (5, 1), (200, 200)]
+    cases = _bucket_cases(seed)
     for n, m in cases:
         case = f"n_cells = {n}, n_buckets = {m}"
         try:

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ._seeding import torch_generator
+from ._seeding import hidden_size, torch_generator
 
 __all__ = [
     "check_cin_layer",
@@ -242,24 +242,33 @@ def _jacobian_mistakes(x0: Tensor, W: Tensor, b: Tensor) -> tuple[tuple[str, Ten
     )
 
 
-def check_first_layer_jacobian(fn: Callable[[Tensor, Tensor, Tensor], Tensor], atol: float = 1e-9) -> None:
-    """Check ``fn(x0, W, b) -> (D, D)``, the Jacobian of DCN-V2's first layer with respect to ``x0``.
-
-    ``x0``: ``(D,)``; ``W``: ``(D, D)`` (like ``nn.Linear.weight``); ``b``: ``(D,)``; all float64.
-    Compares with autograd on cases with a non-symmetric ``W``, a zero bias, ``D = 1`` and a zero
-    input, and names the usual slips. Prints one line when every case passes.
-    """
-    if not callable(fn):
-        raise AssertionError(f"check_first_layer_jacobian needs a function, got {type(fn).__name__}")
-    gen = torch.Generator().manual_seed(5)
+def _jacobian_cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor, Tensor]]:
+    """(name, x0 (D,), W (D, D), b (D,)); ``seed``: other sizes D and values, same roles."""
+    gen = torch_generator(5, seed, salt=40)
 
     def draw(*shape: int) -> Tensor:
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
 
-    cases = [("D = 5, random W and b", draw(5), draw(5, 5), draw(5)),
-             ("D = 4, zero bias", draw(4), draw(4, 4), torch.zeros(4, dtype=torch.float64)),
-             ("D = 1", draw(1), draw(1, 1), draw(1)),
-             ("x0 = 0", torch.zeros(3, dtype=torch.float64), draw(3, 3), draw(3))]
+    d_full, d_no_bias, d_zero = (hidden_size(d, seed, salt=40 + d) for d in (5, 4, 3))
+    return [(f"D = {d_full}, random W and b", draw(d_full), draw(d_full, d_full), draw(d_full)),
+            (f"D = {d_no_bias}, zero bias", draw(d_no_bias), draw(d_no_bias, d_no_bias),
+             torch.zeros(d_no_bias, dtype=torch.float64)),
+            ("D = 1", draw(1), draw(1, 1), draw(1)),
+            ("x0 = 0", torch.zeros(d_zero, dtype=torch.float64), draw(d_zero, d_zero), draw(d_zero))]
+
+
+def check_first_layer_jacobian(fn: Callable[[Tensor, Tensor, Tensor], Tensor], atol: float = 1e-9, *,
+                               seed: int | None = None) -> None:
+    """Check ``fn(x0, W, b) -> (D, D)``, the Jacobian of DCN-V2's first layer with respect to ``x0``.
+
+    ``x0``: ``(D,)``; ``W``: ``(D, D)`` (like ``nn.Linear.weight``); ``b``: ``(D,)``; all float64.
+    Compares with autograd on cases with a non-symmetric ``W``, a zero bias, ``D = 1`` and a zero
+    input, and names the usual slips. Prints one line when every case passes. ``seed`` (for
+    grading) draws hidden cases with the same roles, other sizes ``D`` and new values.
+    """
+    if not callable(fn):
+        raise AssertionError(f"check_first_layer_jacobian needs a function, got {type(fn).__name__}")
+    cases = _jacobian_cases(seed)
     for case, x0, W, b in cases:
         given = (x0.clone(), W.clone(), b.clone())
         try:

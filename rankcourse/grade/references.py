@@ -9,12 +9,16 @@ from __future__ import annotations
 
 PACKAGE_ANSWERS: dict[str, tuple[str, ...]] = {
     "check_focal_grad": ("rankcourse.losses.focal_grad", "rankcourse.losses.focal_loss"),
+    # With validate=False they take the smoothed target as the label: p - t is bce_grad's p - y.
+    "check_smoothed_bce_grad": ("rankcourse.losses.bce_grad", "rankcourse.losses.bce_with_logits"),
     "check_cross_ids": ("rankcourse.layers.wide.CrossProductHashing",),
     # The chapter gives the closed-form weight (rankcourse.ftrl.ftrl_weight); the step is the exercise.
     "check_ftrl_step": ("rankcourse.ftrl.ftrl_step", "rankcourse.ftrl.FTRLProximal"),
     "check_fm_interaction": ("rankcourse.layers.fm.FMInteraction", "rankcourse.layers.fm.fm_pairwise_bruteforce"),
     "check_cin_layer": ("rankcourse.layers.cin.CIN",),
     "check_cin_weight_gradient": ("rankcourse.layers.cin.CIN",),
+    # Autograd through the package's one-layer cross network gives the Jacobian.
+    "check_first_layer_jacobian": ("rankcourse.layers.cross.CrossNetV2",),
     "check_encode_categorical": ("rankcourse.datasets._common.Vocabulary",),
     "check_din_pooling": ("rankcourse.layers.attention.TargetAttentionPooling",),
     "check_gauc": ("rankcourse.group_metrics.gauc", "rankcourse.group_metrics.per_user_auc"),
