@@ -1,0 +1,13 @@
+"""Serving a trained ranking model: save and load it with its vocabularies, score raw requests,
+share the user side of the work across candidates, and export it for onnxruntime.
+
+* :mod:`.features` -- :class:`FeatureEncoder`: raw values -> ids and standardised numbers (training statistics).
+* :mod:`.bundle` -- :func:`save_bundle` / :func:`load_bundle`: one file, atomic write, checked on load.
+"""
+
+from .bundle import (BundleError, BundleFormatError, BundleSchemaError, BundleVersionError, ModelBundle,
+                     load_bundle, save_bundle)
+from .features import DenseStatistic, FeatureEncoder, RequestError
+
+__all__ = ["FeatureEncoder", "DenseStatistic", "RequestError", "ModelBundle", "save_bundle", "load_bundle",
+           "BundleError", "BundleFormatError", "BundleSchemaError", "BundleVersionError"]
