@@ -123,18 +123,36 @@ class FeatureEncoder:
         return encoder
 
     # ----------------------------------------------------------------- encoding
-    def encode(self, rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw rows (each a mapping from every field of the schema to its value) -> ``dense (n, n_dense)``
-        float32 and ``sparse (n, n_fields)`` int64; ``labels[i]`` names row ``i`` in errors."""
+    def encode(self, rows: Sequence[Mapping[str, Any]], labels: Sequence[str],
+               fields: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw rows -> ``dense (n, n_dense)`` float32 and ``sparse (n, n_fields)`` int64.
+
+        Each row maps every field of ``fields`` (default: all, see :meth:`field_names`) to its raw
+        value; ``labels[i]`` names row ``i`` in errors. With ``fields`` the columns are those of the
+        chosen fields only, in schema order (a request's user part or its candidates' part).
+        """
+        keep = set(self.field_names() if fields is None else fields)
         n = len(rows)
-        dense = np.zeros((n, len(self.dense)), np.float32)
-        for j, (name, stat) in enumerate(self.dense.items()):
-            dense[:, j] = stat.apply(np.array([_number(r[name], name, w) for r, w in zip(rows, labels)], float))
-        columns = [self._vocabs[name].encode(_categorical_column(rows, name, labels)) for name in self.categorical]
+        dense_names = [k for k in self.dense if k in keep]
+        dense = np.zeros((n, len(dense_names)), np.float32)
+        for j, name in enumerate(dense_names):
+            raw = np.array([_number(r[name], name, w) for r, w in zip(rows, labels)], float)
+            dense[:, j] = self.dense[name].apply(raw)
+        columns = [self._vocabs[name].encode(_categorical_column(rows, name, labels))
+                   for name in self.categorical if name in keep]
         for name, (target, max_len) in self.sequences.items():
-            columns.extend(self._history_columns(rows, name, target, max_len, labels))
+            if name in keep:
+                columns.extend(self._history_columns(rows, name, target, max_len, labels))
         sparse = np.stack(columns, 1).astype(np.int64) if columns else np.zeros((n, 0), np.int64)
         return torch.from_numpy(dense), torch.from_numpy(sparse)
+
+    def columns_of(self, fields: Sequence[str]) -> tuple[list[int], list[int]]:
+        """Schema indices ``(dense columns, sparse columns)`` that :meth:`encode` fills for ``fields``."""
+        keep = set(fields)
+        owner = {c: name for name in self.sequences for c in self.schema.sequence(name).column_names}
+        dense = [i for i, n in enumerate(self.schema.dense) if n in keep]
+        sparse = [i for i, f in enumerate(self.schema.sparse) if owner.get(f.name, f.name) in keep]
+        return dense, sparse
 
     def _history_columns(self, rows: Sequence[Mapping[str, Any]], name: str, target: str, max_len: int,
                          labels: Sequence[str]) -> list[np.ndarray]:
