@@ -92,8 +92,10 @@ class NaiveEngine(nn.Module):
                   item_sparse: Tensor) -> tuple[Tensor, Tensor]:
         """The N rows in schema order: ``dense (N, n_dense)``, ``sparse (N, n_fields)``."""
         n = item_sparse.shape[0]
-        dense = torch.cat([user_dense.expand(n, -1), item_dense], 1)[:, self.dense_perm]
-        sparse = torch.cat([user_sparse.expand(n, -1), item_sparse], 1)[:, self.sparse_perm]
+        # index_select, not ``x[:, perm]``: with torch 2.13's ONNX exporter and onnxruntime 1.32,
+        # ``x[:, perm] @ w`` (w a vector) came out wrong in onnxruntime (measured); this form is exact.
+        dense = torch.cat([user_dense.expand(n, -1), item_dense], 1).index_select(1, self.dense_perm)
+        sparse = torch.cat([user_sparse.expand(n, -1), item_sparse], 1).index_select(1, self.sparse_perm)
         return dense, sparse
 
     def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor) -> Tensor:
