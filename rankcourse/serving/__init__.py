@@ -5,6 +5,9 @@ share the user side of the work across candidates, and export it for onnxruntime
 * :mod:`.bundle` -- :func:`save_bundle` / :func:`load_bundle`: one file, atomic write, checked on load.
 * :mod:`.engines` -- naive and shared-user-side scoring of one request's N candidates.
 * :mod:`.scorer` -- :class:`RequestScorer`: raw request -> calibrated probabilities and top-k, clear errors.
+* :mod:`.export` -- ``torch.export`` and ONNX (onnxruntime, optional extra ``rankcourse[serving]``).
+* :mod:`.latency` -- percentiles of per-request latency over engines, sizes and thread counts.
+* :mod:`.http` -- a standard-library HTTP endpoint and a bounded load test.
 """
 
 from .bundle import (BundleError, BundleFormatError, BundleSchemaError, BundleVersionError, ModelBundle,
