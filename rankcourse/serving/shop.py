@@ -18,7 +18,8 @@ import torch
 from ..data.tabular import TabularData
 from .features import FeatureEncoder
 
-__all__ = ["SHOP_USER_FIELDS", "shop_encoder", "encode_split", "draw_requests", "downsample_negatives"]
+__all__ = ["SHOP_USER_FIELDS", "shop_encoder", "encode_split", "draw_requests", "downsample_negatives",
+           "rows_as_requests"]
 
 #: What a request gives once: the user and the two history fields; each candidate gives item and category.
 SHOP_USER_FIELDS = ("user", "hist_item", "hist_category")
@@ -84,3 +85,19 @@ def downsample_negatives(split: TabularData, keep: float, seed: int = 0) -> Tabu
     labels = split.labels[:, 0].numpy()
     kept = np.flatnonzero((labels == 1) | (rng.random(len(labels)) < keep))
     return split.subset(torch.from_numpy(kept))
+
+
+def rows_as_requests(data: Any, split: str, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Rows of ``split`` as raw one-candidate requests (the row's user and history, its item)."""
+    sparse = data.split(split).sparse.numpy()
+    schema = data.schema
+    hist_item, hist_cat = list(schema.sequence_columns("hist_item")), list(schema.sequence_columns("hist_category"))
+    pad_item, pad_cat = schema.sequence("hist_item").padding_id, schema.sequence("hist_category").padding_id
+    col = schema.sparse_index
+    out = []
+    for r in rows:
+        row = sparse[r]
+        out.append({"user": {"user": f"u{row[col('user')]}", "hist_item": _history(row, hist_item, pad_item, "i"),
+                             "hist_category": _history(row, hist_cat, pad_cat, "c")},
+                    "candidates": [{"item": f"i{row[col('item')]}", "category": f"c{row[col('category')]}"}]})
+    return out
