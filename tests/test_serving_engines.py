@@ -84,3 +84,12 @@ def test_din_with_its_history_among_the_candidate_fields_is_not_shared():
     model = randomise(DIN(encoder.schema, embed_dim=4, hidden=(8,)))
     layout = RequestLayout.from_encoder(encoder, ("user", "city", "age"))
     assert isinstance(make_engine(model, layout), NaiveEngine)
+
+
+def test_the_naive_engine_leaves_the_callers_model_checking_its_inputs():
+    encoder = shop_encoder()
+    model = randomise(DeepFM(encoder.schema, embed_dim=4, hidden=(8,)))
+    engine = NaiveEngine(model, RequestLayout.from_encoder(encoder, USER_FIELDS))
+    with torch.no_grad():
+        engine(*encoded(encoder, shop_request(3)))
+    assert model.check_values is True and engine.model.embedding is model.embedding

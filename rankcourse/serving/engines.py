@@ -23,6 +23,7 @@ so the scorer, ``torch.export`` and the ONNX exporter treat them alike.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -83,7 +84,12 @@ class NaiveEngine(nn.Module):
 
     def __init__(self, model: nn.Module, layout: RequestLayout, task: int = 0) -> None:
         super().__init__()
-        self.model, self.task = model, task
+        # A shallow copy shares the weights; its own ``check_values = False`` skips the per-request
+        # value scan (the encoder only makes ids in range) without touching the caller's model,
+        # and without a flag toggled per call that concurrent requests would race on.
+        self.model, self.task = copy.copy(model), task
+        if hasattr(self.model, "check_values"):
+            self.model.check_values = False
         dense_perm, sparse_perm = layout.inverse()
         self.register_buffer("dense_perm", dense_perm, persistent=False)
         self.register_buffer("sparse_perm", sparse_perm, persistent=False)
@@ -100,14 +106,7 @@ class NaiveEngine(nn.Module):
 
     def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor) -> Tensor:
         dense, sparse = self.full_rows(user_dense, user_sparse, item_dense, item_sparse)
-        previous = getattr(self.model, "check_values", None)
-        if previous is not None:  # ids come from the encoder: always in range, no per-request value scan
-            self.model.check_values = False
-        try:
-            return _select_task(self.model(dense, sparse), self.task)
-        finally:
-            if previous is not None:
-                self.model.check_values = previous
+        return _select_task(self.model(dense, sparse), self.task)
 
 
 def _split_first_layer(mlp: nn.Module) -> tuple[nn.Linear, nn.Module, nn.Module]:
