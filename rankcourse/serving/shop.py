@@ -71,7 +71,7 @@ def draw_requests(data: Any, n_candidates: int, count: int, seed: int = 0, split
         user = {"user": f"u{row[schema.sparse_index('user')]}",
                 "hist_item": _history(row, hist_item, pad_item, "i"),
                 "hist_category": _history(row, hist_cat, pad_cat, "c")}
-        items = rng.integers(0, n_items, size=n_candidates)
+        items = rng.choice(n_items, size=n_candidates, replace=n_candidates > n_items)  # distinct when possible
         new = rng.random(n_candidates) < unseen_share
         candidates = [{"item": f"new{int(i)}" if is_new else f"i{int(i)}", "category": f"c{int(truth.item_category[i])}"}
                       for i, is_new in zip(items, new)]
