@@ -162,6 +162,18 @@ def test_census_rare_value_gets_the_oov_id_and_question_mark_the_missing_id(tmp_
     assert ids == [OOV_ID, MISSING_ID] + [2] * 28
 
 
+def test_census_exclude_leaves_education_out_as_the_paper_did(tmp_path):
+    path = write_census(tmp_path / "c.gz", n=60)
+    kept = load_census(path, seed=1, cache_dir=tmp_path / "cache")
+    paper = load_census(path, seed=1, exclude=("education",), cache_dir=tmp_path / "cache")
+    names = [f.name for f in paper.schema.sparse]
+    assert "education" not in names and "education" in [f.name for f in kept.schema.sparse]
+    assert paper.schema.n_fields == kept.schema.n_fields - 1
+    assert torch.equal(paper.test.labels, kept.test.labels)   # same rows, same split
+    with pytest.raises(ValueError, match="age"):               # dense, or unknown: named
+        load_census(path, exclude=("age",), cache_dir=tmp_path / "cache")
+
+
 def test_census_split_is_seeded(tmp_path):
     path = write_census(tmp_path / "c.gz", n=50)
     a = load_census(path, seed=3, cache_dir=tmp_path / "a")

@@ -191,6 +191,7 @@ def load_census(
     fractions: Sequence[float] = (0.6, 0.2, 0.2),
     min_count: int = 5,
     statistics_from: str = "train",
+    exclude: Sequence[str] = (),
     cache_dir: str | os.PathLike | None = None,
 ) -> DataSplits:
     """Census-Income as seeded train/valid/test splits with the tasks ``("income", "never_married")``.
@@ -207,6 +208,8 @@ def load_census(
         min_count: values seen fewer times in the training split share the field's OOV id.
         statistics_from: ``"train"`` (the right way) or ``"all"`` (vocabularies and means/stds from
             every split: the leak, for measuring it).
+        exclude: categorical fields to leave out of the inputs; Ma et al. (§6.3) leave out
+            ``("education",)`` as well as marital status (never a feature here: it is a label).
         cache_dir: where the downloaded file and the preprocessed arrays are kept (default
             ``$RANKCOURSE_DATA_DIR`` or ``~/.cache/rankcourse``); nothing is written elsewhere.
 
@@ -214,19 +217,29 @@ def load_census(
         :class:`DataSplits`: 7 dense fields (standardised; money amounts as ``log(1 + x)`` first) and 32
         categorical fields (id 0 = rare or unseen in training, id 1 = missing ``?``).
     """
+    unknown = [name for name in exclude if name not in CENSUS_CATEGORICAL]
+    if unknown:
+        raise ValueError(f"exclude: {unknown} are not categorical census fields; "
+                         f"choose from {list(CENSUS_CATEGORICAL)}")
     test_file = Path(source) if source is not None else census_test_file(cache_dir, download)
     if not test_file.is_file():
         raise DatasetNotAvailableError(f"census file not found: {test_file}")
     sources = [test_file] + ([census_train_file(cache_dir, download)] if full else [])
     params = {"full": full, "seed": seed, "fractions": list(fractions), "min_count": min_count,
-              "statistics_from": statistics_from}
+              "statistics_from": statistics_from, "exclude": sorted(exclude)}
+
+    def read(path: Path) -> RawTable:
+        rows = read_census(path)
+        for name in exclude:
+            del rows.categorical[name]
+        return rows
 
     def build() -> DataSplits:
-        rows = read_census(test_file)
+        rows = read(test_file)
         if full:
             perm = np.random.default_rng(seed).permutation(len(rows))
             half = len(rows) // 2
-            parts = [read_census(sources[1]), rows.take(np.sort(perm[:half])), rows.take(np.sort(perm[half:]))]
+            parts = [read(sources[1]), rows.take(np.sort(perm[:half])), rows.take(np.sort(perm[half:]))]
         else:
             parts = [rows.take(i) for i in split_index(len(rows), fractions, seed)]
         return encode_splits(parts, min_count, statistics_from, params)
