@@ -60,3 +60,14 @@ def test_latency_line_check_accepts_least_squares():
 def test_latency_line_check_names_the_mistake(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_latency_line(wrong)
+
+
+@pytest.mark.parametrize("check, wrong, message", [
+    (check_shared_fm, lambda vu, vi: fm(vu) + fm(vi), "cross term .* missing"),
+    (check_corrected_probability, lambda p, r: p * r, "multiplied by keep"),
+    (check_latency_line, lambda n, ms: (0.0, ms[-1] / n[-1]), "origin"),
+    (check_latency_line, lambda n, ms: tuple(np.polyfit(n, ms, 1)), "swapped"),
+])
+def test_hidden_cases_name_the_same_mistakes(check, wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check(wrong, seed=12345)

@@ -14,13 +14,14 @@ import pytest
 import torch
 
 from rankcourse import losses
-from rankcourse.exercises import appendix_a, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08
+from rankcourse.exercises import appendix_a, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
 from rankcourse.grade import check as grade_check
 from rankcourse.grade.exercises import course_chapters, default_course_folder
 from rankcourse.grade.feedback import feedback, hint
 from rankcourse.group_metrics import gauc
 from rankcourse.layers.attention import AUGRUCell, TargetAttentionPooling
 from rankcourse.layers.cross import CrossNetV2
+from rankcourse.serving.scorer import corrected_probability
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,6 +59,9 @@ SOLUTIONS = {
     ch08.check_minibatch_l2: ch08.reference_minibatch_l2,
     ch08.check_gauc: gauc,
     ch08.check_augru_step: _augru,
+    ch09.check_shared_fm: ch09.reference_shared_fm,
+    ch09.check_corrected_probability: ch09.reference_corrected_probability,
+    ch09.check_latency_line: lambda n, ms: tuple(np.polyfit(n, ms, 1)[::-1]),
     appendix_a.check_allreduce_seconds: appendix_a.reference_allreduce_seconds,
 }
 
@@ -209,12 +213,18 @@ def _jacobian_via_cross_net(x0, W, b):
     return torch.autograd.functional.jacobian(lambda x: layer(x[None])[0], x0)
 
 
+def _corrected_via_scorer(p, keep):
+    return corrected_probability(torch.logit(torch.as_tensor(p)), keep).numpy()
+
+
 @pytest.mark.parametrize("label, check, module, answer, used", [
     ("ch01-ex-smoothing", "check_smoothed_bce_grad", "rankcourse.exercises.ch01", _smoothed_via_bce_grad,
      "rankcourse.losses.bce_grad"),
     ("ch04-ex-first-layer-jacobian", "check_first_layer_jacobian", "rankcourse.exercises.ch04",
      _jacobian_via_cross_net, "rankcourse.layers.cross.CrossNetV2"),
-], ids=["smoothing through bce_grad", "jacobian through CrossNetV2"])
+    ("ch09-ex-correct", "check_corrected_probability", "rankcourse.exercises.ch09", _corrected_via_scorer,
+     "rankcourse.serving.scorer.corrected_probability"),
+], ids=["smoothing through bce_grad", "jacobian through CrossNetV2", "calibration through the scorer"])
 def test_package_code_of_the_new_exercises_counts_as_a_reference(tmp_path, label, check, module, answer, used):
     module_checks = __import__(module, fromlist=[check])
     getattr(module_checks, check)(answer, seed=5)  # a right answer...

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._seeding import hidden_size, numpy_rng, torch_generator
+
 __all__ = ["check_shared_fm", "check_corrected_probability", "check_latency_line", "reference_shared_fm",
            "reference_corrected_probability"]
 
@@ -42,13 +44,30 @@ def reference_shared_fm(v_user: Tensor, v_items: Tensor) -> Tensor:
     return _fm(v_user) + _fm(v_items) + v_items.sum(1) @ v_user.sum(0)
 
 
-def check_shared_fm(shared_fm: Callable[[Tensor, Tensor], Tensor]) -> None:
-    """Check ``shared_fm(v_user (F_u, D), v_items (N, F_i, D)) -> (N,)`` against the FM of the full rows."""
-    gen = torch.Generator().manual_seed(9)
-    for case, fu, n, fi, d in [("3 user fields, 5 candidates of 2 fields", 3, 5, 2, 4),
-                               ("1 user field, 1 candidate of 1 field", 1, 1, 1, 3)]:
+def _shared_fm_cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor]]:
+    """The public cases, or (given ``seed``) hidden ones: new values and sizes, the same edge case of ones."""
+    gen = torch_generator(9, seed)
+    many = (hidden_size(3, seed, salt=1), hidden_size(5, seed, salt=2), hidden_size(2, seed, salt=3),
+            hidden_size(4, seed, salt=4))
+    ones = (1, 1, 1, hidden_size(3, seed, salt=5))
+    cases = []
+    for case, (fu, n, fi, d) in [("3 user fields, 5 candidates of 2 fields", many),
+                                 ("1 user field, 1 candidate of 1 field", ones)]:
+        if seed is not None:
+            case = f"{fu} user fields, {n} candidates of {fi} fields" if fu > 1 else case
         vu = torch.randn(fu, d, generator=gen, dtype=torch.float64)
         vi = torch.randn(n, fi, d, generator=gen, dtype=torch.float64)
+        cases.append((case, vu, vi))
+    return cases
+
+
+def check_shared_fm(shared_fm: Callable[[Tensor, Tensor], Tensor], *, seed: int | None = None) -> None:
+    """Check ``shared_fm(v_user (F_u, D), v_items (N, F_i, D)) -> (N,)`` against the FM of the full rows.
+
+    ``seed`` (for grading) draws hidden cases with the same roles: new vectors and sizes.
+    """
+    for case, vu, vi in _shared_fm_cases(seed):
+        n = vi.shape[0]
         want = _fm(torch.cat([vu.expand(n, -1, -1), vi], 1))
         got = _call(shared_fm, (vu, vi), case)
         if not isinstance(got, Tensor) or tuple(got.shape) != (n,):
@@ -73,10 +92,25 @@ def reference_corrected_probability(p: np.ndarray, keep: float) -> np.ndarray:
     return p * keep / (p * keep + 1 - p)
 
 
-def check_corrected_probability(correct: Callable[[np.ndarray, float], np.ndarray]) -> None:
-    """Check ``correct(p, keep)``: probabilities of a model trained on a fraction ``keep`` of negatives."""
-    p = np.array([0.01, 0.2, 0.5, 0.9, 0.999])
-    for keep in (0.1, 0.5, 1.0):
+def _calibration_cases(seed: int | None = None) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The public probabilities and keep rates, or (given ``seed``) new ones with the same roles:
+    probabilities near 0, in the middle and near 1; a small keep rate, a middle one and keep = 1."""
+    if seed is None:
+        return np.array([0.01, 0.2, 0.5, 0.9, 0.999]), (0.1, 0.5, 1.0)
+    rng = numpy_rng(91, seed)
+    p = np.sort(np.concatenate([rng.uniform(0.001, 0.05, 1), rng.uniform(0.05, 0.95, 3),
+                                rng.uniform(0.99, 0.9995, 1)]))
+    return p, (round(float(rng.uniform(0.02, 0.3)), 3), round(float(rng.uniform(0.35, 0.8)), 3), 1.0)
+
+
+def check_corrected_probability(correct: Callable[[np.ndarray, float], np.ndarray], *,
+                                seed: int | None = None) -> None:
+    """Check ``correct(p, keep)``: probabilities of a model trained on a fraction ``keep`` of negatives.
+
+    ``seed`` (for grading) draws hidden probabilities and keep rates with the same roles.
+    """
+    p, keeps = _calibration_cases(seed)
+    for keep in keeps:
         got = np.asarray(_call(correct, (p.copy(), keep), f"keep={keep}"), dtype=float)
         want = reference_corrected_probability(p, keep)
         if got.shape == want.shape and np.allclose(got, want, rtol=1e-7, atol=1e-12):
@@ -89,17 +123,32 @@ def check_corrected_probability(correct: Callable[[np.ndarray, float], np.ndarra
                      if got.shape == m.shape and np.allclose(got, m, rtol=1e-7)), "")
         raise AssertionError(f"wrong values for keep={keep}: got {np.round(got, 4)}, expected "
                              f"{np.round(want, 4)}.{hint}")
-    print("check_corrected_probability: correct for keep = 0.1, 0.5 and 1.")
+    print(f"check_corrected_probability: correct for keep = {keeps[0]}, {keeps[1]} and 1.")
 
 
 # ----------------------------------------------------------------------------- latency line
-def check_latency_line(fit_line: Callable[[np.ndarray, np.ndarray], tuple[float, float]]) -> None:
-    """Check ``fit_line(n, ms) -> (a, b)``: the least-squares line ``ms ≈ a + b n``."""
-    rng = np.random.default_rng(3)
-    n = np.array([50, 200, 500, 1000, 2000], dtype=float)
-    ms = 0.4 + 0.003 * n + rng.normal(0, 0.01, size=n.size)
+def _latency_case(seed: int | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+    """The public points, or (given ``seed``) a new line and new candidate counts: the same role
+    (a fixed cost plus a cost per candidate, a little noise)."""
+    if seed is None:
+        rng = np.random.default_rng(3)
+        n = np.array([50, 200, 500, 1000, 2000], dtype=float)
+        return "five points near 0.4 + 0.003 N", n, 0.4 + 0.003 * n + rng.normal(0, 0.01, size=n.size)
+    rng = numpy_rng(3, seed)
+    a, b = round(float(rng.uniform(0.1, 2.0)), 2), round(float(rng.uniform(0.001, 0.01)), 4)
+    n = np.sort(rng.choice(np.arange(20, 4001, 10), size=hidden_size(5, seed), replace=False)).astype(float)
+    return f"{n.size} points near {a} + {b} N", n, a + b * n + rng.normal(0, 0.01, size=n.size)
+
+
+def check_latency_line(fit_line: Callable[[np.ndarray, np.ndarray], tuple[float, float]], *,
+                       seed: int | None = None) -> None:
+    """Check ``fit_line(n, ms) -> (a, b)``: the least-squares line ``ms ≈ a + b n``.
+
+    ``seed`` (for grading) draws a hidden line and new candidate counts.
+    """
+    case, n, ms = _latency_case(seed)
     want = np.polyfit(n, ms, 1)[::-1]
-    got = _call(fit_line, (n.copy(), ms.copy()), "five points near 0.4 + 0.003 N")
+    got = _call(fit_line, (n.copy(), ms.copy()), case)
     try:
         a, b = (float(v) for v in got)
     except (TypeError, ValueError):

@@ -23,4 +23,8 @@ PACKAGE_ANSWERS: dict[str, tuple[str, ...]] = {
     "check_din_pooling": ("rankcourse.layers.attention.TargetAttentionPooling",),
     "check_gauc": ("rankcourse.group_metrics.gauc", "rankcourse.group_metrics.per_user_auc"),
     "check_augru_step": ("rankcourse.layers.attention.AUGRUCell",),
+    # The serving engine splits the FM term the same way; the full-row FM layer gives the same values.
+    "check_shared_fm": ("rankcourse.serving.engines.SharedDeepFM", "rankcourse.layers.fm.FMInteraction"),
+    # sigmoid(logit(p) + log keep) is the corrected probability.
+    "check_corrected_probability": ("rankcourse.serving.scorer.corrected_probability",),
 }
