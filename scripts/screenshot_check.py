@@ -92,6 +92,10 @@ KNOWN_VIOLATIONS = (
                    "sphinx-book-theme's launch (Colab) menu button; theme markup"),
     KnownViolation("label-content-name-mismatch", "dropdown-download-buttons",
                    "sphinx-book-theme's download menu button; theme markup"),
+    KnownViolation("label-content-name-mismatch", 'aria-label="Toggle hidden content"',
+                   "myst-nb 1.4's toggle of a hidden code cell: it writes <summary aria-label="
+                   "\"Toggle hidden content\"> around the visible text 'Show code cell source' "
+                   "(myst_nb/sphinx_.py); toolchain markup, the same on every hide-input cell"),
     KnownViolation("aria-input-field-name", "widget-slider",
                    "ipywidgets' slider (html-manager 1.0.15): the slider handle has role=slider "
                    "and no accessible name; its description label is a sibling element"),
@@ -209,9 +213,11 @@ def screenshot(chromium: str, url: str, out: Path, *, width: int = 1280, height:
 
 
 def dump_dom(chromium: str, url: str, *, netlog: Path | None = None, budget_ms: int = 10_000,
-             timeout: float = 120) -> str:
-    """The page's DOM after its scripts ran for `budget_ms` of (virtual) time."""
+             timeout: float = 120, width: int | None = None) -> str:
+    """The page's DOM after its scripts ran for `budget_ms` of (virtual) time (window `width` px wide)."""
     args = [f"--virtual-time-budget={budget_ms}", "--dump-dom"]
+    if width is not None:
+        args.insert(0, f"--window-size={width},1600")
     if netlog is not None:
         args.insert(0, f"--log-net-log={netlog}")
     proc = _run_chromium(chromium, [*args, url], timeout)
@@ -305,7 +311,8 @@ def axe_script(delay_ms: int = 4000) -> str:
         "setTimeout(function(){axe.run(document,{runOnly:{type:'tag',values:" + tags + "},"
         "resultTypes:['violations']}).then(function(r){"
         "var out=r.violations.map(function(v){return {id:v.id,impact:v.impact,help:v.help,"
-        "nodes:v.nodes.map(function(n){return {target:n.target.join(' '),html:n.html.slice(0,300)}})}});"
+        "nodes:v.nodes.map(function(n){return {target:n.target.join(' '),html:n.html.slice(0,300),"
+        "summary:(n.failureSummary||'').slice(0,400)}})}});"
         "var pre=document.createElement('pre');pre.id='rankcourse-axe';pre.hidden=true;"
         "pre.textContent=JSON.stringify(out);document.body.appendChild(pre);"
         "},function(e){var pre=document.createElement('pre');pre.id='rankcourse-axe';pre.hidden=true;"
@@ -323,10 +330,12 @@ class AxeNode:
     help: str
     target: str
     html: str
+    summary: str = ""
     known: KnownViolation | None = None
 
     def describe(self) -> str:
-        return f"{self.rule} ({self.impact}): {self.target}  {self.html[:160]}  -- {self.help}"
+        detail = " ".join(self.summary.split())
+        return f"{self.rule} ({self.impact}): {self.target}  {self.html[:160]}  -- {self.help}; {detail}"
 
 
 def classify(violations: list[dict], known: tuple[KnownViolation, ...] = KNOWN_VIOLATIONS) -> list[AxeNode]:
@@ -334,7 +343,8 @@ def classify(violations: list[dict], known: tuple[KnownViolation, ...] = KNOWN_V
     nodes = []
     for v in violations:
         for n in v.get("nodes", []):
-            node = AxeNode(v["id"], v.get("impact"), v.get("help", ""), n.get("target", ""), n.get("html", ""))
+            node = AxeNode(v["id"], v.get("impact"), v.get("help", ""), n.get("target", ""), n.get("html", ""),
+                           n.get("summary", ""))
             node.known = next((k for k in known if k.rule == node.rule
                                and (k.element in node.target or k.element in node.html)), None)
             nodes.append(node)
@@ -361,7 +371,7 @@ def axe_check(chromium: str, html_dir: Path, page: str, *, theme: str = "light",
         raise FileNotFoundError(f"{AXE_JS} is missing: see scripts/_vendor/axe-core/VENDORED.txt")
     head = theme_script(theme)
     with serve(html_dir, head=head, body=axe_script()) as (base, _log):
-        dom = dump_dom(chromium, f"{base}/{page}", budget_ms=budget_ms)
+        dom = dump_dom(chromium, f"{base}/{page}", budget_ms=budget_ms, width=1280)
     if shot is not None:
         with serve(html_dir, head=head) as (base, _log):
             screenshot(chromium, f"{base}/{page}", shot, width=1280)
