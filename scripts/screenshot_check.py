@@ -86,16 +86,12 @@ KNOWN_VIOLATIONS = (
     KnownViolation("label-content-name-mismatch", "theme-switch-button",
                    "pydata-sphinx-theme's light/dark switch: its label names the current mode, "
                    "its visible text is an icon; theme markup"),
-    KnownViolation("label-content-name-mismatch", "btn-fullscreen-button",
-                   "sphinx-book-theme's full-screen button; theme markup"),
-    KnownViolation("label-content-name-mismatch", "dropdown-launch-buttons",
-                   "sphinx-book-theme's launch (Colab) menu button; theme markup"),
-    KnownViolation("label-content-name-mismatch", "dropdown-download-buttons",
-                   "sphinx-book-theme's download menu button; theme markup"),
     KnownViolation("label-content-name-mismatch", 'aria-label="Toggle hidden content"',
                    "myst-nb 1.4's toggle of a hidden code cell: it writes <summary aria-label="
                    "\"Toggle hidden content\"> around the visible text 'Show code cell source' "
                    "(myst_nb/sphinx_.py); toolchain markup, the same on every hide-input cell"),
+    # The two ipywidgets entries below follow issue 20's measurement (4 slider nodes on executed
+    # pages); their element strings are still to be checked against an executed build.
     KnownViolation("aria-input-field-name", "widget-slider",
                    "ipywidgets' slider (html-manager 1.0.15): the slider handle has role=slider "
                    "and no accessible name; its description label is a sibling element"),
