@@ -1,8 +1,14 @@
-"""Figures for the notebooks: training curves, reliability diagrams, gradient checks.
+"""Figures for the notebooks: the course style, training curves, reliability diagrams, gradient checks.
 
-Every function draws on new or given Matplotlib axes and returns them (or their Figure); none calls
-``plt.show()``, so notebooks and tests decide what to do with the figure. Seaborn is used only as a
-local style (``sns.axes_style``), never changing global settings.
+Every plotting function draws on new or given Matplotlib axes and returns them (or their Figure);
+none calls ``plt.show()``, so notebooks and tests decide what to do with the figure. Seaborn is used
+only as a local style (``sns.axes_style``), never changing global settings.
+
+The one exception is :func:`use_course_style`, which a notebook calls once in its set-up cell: it
+sets the course's look for every figure after it (a colour-blind-safe palette with a line style per
+colour, white background, 12-point text) and, inside Jupyter, shows figures as 2x PNGs with no text
+smaller than the course's size, which reads at the book's body size in a figure up to about 7 inches
+wide (see :func:`fit_text_to_column`).
 """
 
 from __future__ import annotations
@@ -14,14 +20,143 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from .metrics import expected_calibration_error, reliability_curve
 
-__all__ = ["plot_history", "plot_reliability", "plot_gradient_check"]
+__all__ = [
+    "COURSE_PALETTE", "COURSE_LINESTYLES", "use_course_style", "fit_text_to_column", "text_px_in_column",
+    "course_png",
+    "plot_history", "plot_reliability", "plot_gradient_check",
+]
 
 _STYLE = "whitegrid"
+
+# The Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"), told apart by readers with
+# any common colour-vision deficiency. Ordered so that Matplotlib's "C0".."C7" keep their usual
+# roles (C0 blue, C1 orange, C2 green, C3 red, C7 grey); its yellow, faint on white, is left out and
+# grey takes the last place.
+COURSE_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#7F7F7F")
+# One line style per colour, so that curves stay apart in greyscale print.
+COURSE_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1.5, 1, 1.5, 1, 1.5)), (0, (8, 2)), (0, (1, 1)),
+                     (0, (3, 3)))
+# The width of a paragraph of the book at a 1280-pixel-wide window, and its body text, in CSS pixels (measured
+# in the built book with headless Chromium: sphinx-book-theme 1.3).
+BOOK_COLUMN_PX = 688.0
+BOOK_BODY_PX = 16.0
+# The course's text size: 12 pt at 100 dpi is 16.7 CSS pixels, body size when shown at full size.
+COURSE_FONT_PT = 12.0
+
+
+def _course_rc() -> dict[str, Any]:
+    return {
+        "axes.prop_cycle": cycler(color=list(COURSE_PALETTE)) + cycler(linestyle=list(COURSE_LINESTYLES)),
+        "figure.facecolor": "white",  # opaque: figures stay readable in the book's dark theme
+        "savefig.facecolor": "white",
+        "figure.dpi": 100,
+        "font.size": COURSE_FONT_PT,
+        "axes.labelsize": COURSE_FONT_PT,
+        "axes.titlesize": COURSE_FONT_PT,
+        "xtick.labelsize": COURSE_FONT_PT,
+        "ytick.labelsize": COURSE_FONT_PT,
+        "legend.fontsize": COURSE_FONT_PT,
+        "legend.title_fontsize": COURSE_FONT_PT,
+        "lines.linewidth": 1.8,
+        "lines.markersize": 5,
+    }
+
+
+def text_px_in_column(fig: Figure, column_px: float = BOOK_COLUMN_PX) -> float:
+    """Size of the figure's smallest text, in CSS pixels, once the book has shrunk it to its column."""
+    fig.canvas.draw()
+    shrink = min(1.0, column_px / (fig.get_figwidth() * fig.dpi))
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    for ax in fig.axes:
+        sizes += [t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+    return min(sizes, default=float("inf")) * fig.dpi / 72.0 * shrink
+
+
+def fit_text_to_column(fig: Figure, column_px: float = BOOK_COLUMN_PX, body_px: float = BOOK_BODY_PX,
+                       max_pt: float = COURSE_FONT_PT) -> Figure:
+    """Enlarge any text of ``fig`` that would read smaller than body text in the book's column.
+
+    A figure wider than the column is shrunk to fit it, and its text with it. Every title, label,
+    tick label, legend entry and annotation is raised to the size that reads as ``body_px`` (CSS
+    pixels) after that shrink, but to no more than ``max_pt`` points: larger text would no longer
+    fit a figure laid out for smaller text (annotations overflow their heatmap cells, panel
+    titles run into each other). So a figure up to about 7 inches wide (``column_px`` at the
+    figure's dpi, times ``COURSE_FONT_PT`` over the body size) meets the bar; a wider one has its
+    text raised to ``max_pt`` and still reads smaller, and must be laid out narrower in its
+    notebook (:func:`text_px_in_column` measures it). Larger text is left alone; the layout is not
+    redone, since a figure may have placed a legend by hand.
+
+    Returns:
+        The same Figure, changed in place.
+    """
+    width_px = fig.get_figwidth() * fig.dpi
+    if width_px <= 0 or column_px <= 0 or body_px <= 0:
+        raise ValueError(f"figure width ({width_px} px), column_px ({column_px}) and body_px ({body_px}) must be > 0")
+    shrink = min(1.0, column_px / width_px)
+    floor_pt = min(body_px / shrink * 72.0 / fig.dpi, max_pt)
+    for ax in fig.axes:
+        for axis_name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            labels = [t for t in axis.get_ticklabels(which="both") if t.get_text()]
+            if labels and min(t.get_fontsize() for t in labels) < floor_pt:
+                # tick_params, not the Text objects: ticks are re-made at every draw
+                ax.tick_params(axis=axis_name, which="both", labelsize=floor_pt)
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < floor_pt:
+            text.set_fontsize(floor_pt)
+    return fig
+
+
+def course_png(fig: Figure) -> tuple[str, dict[str, int]] | None:
+    """``fig`` fitted to the book's column, as a 2x PNG and the display size Jupyter should use.
+
+    Returns:
+        ``(png_base64, {"width": w})`` with the width in CSS pixels (half the PNG's pixels, so that
+        high-DPI screens get every pixel), or None for an empty figure. No height: the book then
+        keeps the aspect ratio when it shrinks a wide figure to its column.
+    """
+    from IPython.core.pylabtools import retina_figure  # IPython is there whenever Jupyter is
+
+    fit_text_to_column(fig)
+    result = retina_figure(fig, base64=True, bbox_inches="tight", facecolor="white")
+    if result is None:
+        return None
+    png, size = result
+    return png, {"width": size["width"]}
+
+
+def use_course_style(shell: Any = None) -> None:
+    """Apply the course's figure style to every figure drawn after this call.
+
+    Seaborn's ``whitegrid`` theme with the Okabe-Ito palette, each colour paired with its own line
+    style; 12-point text; an opaque white background. Inside IPython/Jupyter (or with ``shell``
+    given: an object with a ``display_formatter``), figures are then shown through
+    :func:`course_png`: 2x PNGs with small text raised for the book's column. Call it once, after
+    the imports (after any ``sns.set_theme``, which it replaces).
+    """
+    sns.set_theme(context="notebook", style=_STYLE, palette=list(COURSE_PALETTE), rc=_course_rc())
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    if "inline" in str(plt.rcParams["backend"]):
+        # Jupyter's inline backend sets the figure formatters when it is first loaded (at the first
+        # figure); load it now, so that it cannot replace ours later.
+        import matplotlib_inline.backend_inline  # noqa: F401
+    formatters = shell.display_formatter.formatters
+    for formatter in formatters.values():
+        formatter.pop(Figure, None)  # one image per figure: no SVG or 1x PNG beside the 2x one
+    formatters["image/png"].for_type(Figure, course_png)
 
 
 def _histories(history: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

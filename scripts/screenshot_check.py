@@ -4,6 +4,7 @@
     python scripts/screenshot_check.py                       # chapter 1 of _build/html
     python scripts/screenshot_check.py --page book/notation.html --out /tmp/notation.png
     python scripts/screenshot_check.py --html-dir _build/instructor/html
+    python scripts/screenshot_check.py --axe --all-chapters     # accessibility, light and dark theme
 
 What it does:
 1. serves the built site from a local http.server on 127.0.0.1 (a free port);
@@ -11,7 +12,12 @@ What it does:
 3. loads the page again with `--dump-dom` after letting its JavaScript run, and checks that
    MathJax replaced the TeX by `mjx-container` elements, with no MathJax error nodes;
 4. records Chromium's network log and fails if the page asked for anything outside
-   127.0.0.1 (a CDN, a font service, ...) or got a 404 for one of its own files.
+   127.0.0.1 (a CDN, a font service, ...) or got a 404 for one of its own files;
+5. with `--axe`: runs axe-core (vendored in scripts/_vendor/axe-core, WCAG 2.0/2.1 A and AA rules)
+   in the page, in the light and the dark theme, and fails on every violating element that is not
+   a known theme or ipywidgets one (KNOWN_VIOLATIONS, each with its reason); saves a 1280-pixel
+   screenshot of each theme. The test server injects axe into the page it serves; the built site
+   itself never carries it.
 
 Chromium is Debian's `chromium` package. When it is missing and this runs as root with apt-get,
 it is installed (`apt-get install -y chromium`); `--no-install` turns that off. Exit status 0
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import html
 import http.server
 import json
 import os
@@ -53,6 +60,41 @@ CHROMIUM_FLAGS = (
 )
 # Requests the browser makes for a page that a missing file can explain, not the book.
 IGNORED_404 = ("/favicon.ico",)
+AXE_JS = Path(__file__).resolve().parent / "_vendor" / "axe-core" / "axe.min.js"
+AXE_URL = "/__rankcourse_test__/axe.min.js"
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+THEMES = ("light", "dark")
+
+
+@dataclass(frozen=True)
+class KnownViolation:
+    """A violation that the book's theme or ipywidgets causes, not the course's own content.
+
+    A violating element matches when the rule is `rule` and its CSS path or its HTML contains
+    `element`. Each entry says why it is left: the course does not write that markup.
+    """
+
+    rule: str
+    element: str
+    reason: str
+
+
+KNOWN_VIOLATIONS = (
+    KnownViolation("label-content-name-mismatch", "search-button",
+                   "sphinx-book-theme's search button: its aria-label 'Search' differs from its "
+                   "visible text (the Ctrl+K keyboard hint); theme markup"),
+    KnownViolation("label-content-name-mismatch", "theme-switch-button",
+                   "pydata-sphinx-theme's light/dark switch: its label names the current mode, "
+                   "its visible text is an icon; theme markup"),
+    KnownViolation("label-content-name-mismatch", 'aria-label="Toggle hidden content"',
+                   "myst-nb 1.4's toggle of a hidden code cell: it writes <summary aria-label="
+                   "\"Toggle hidden content\"> around the visible text 'Show code cell source' "
+                   "(myst_nb/sphinx_.py); toolchain markup, the same on every hide-input cell"),
+    KnownViolation("aria-input-field-name", "noUi-handle",
+                   "ipywidgets 8's slider (html-manager 1.0.15 draws it with noUiSlider): the handle "
+                   "has role=slider and no accessible name; the slider's label (its description, "
+                   "e.g. the Greek letter) is a separate element; widget markup"),
+)
 
 
 def find_chromium() -> str | None:
@@ -88,10 +130,47 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _InjectingHandler(_QuietHandler):
+    """Also serves the vendored axe-core at AXE_URL and puts `head`/`body` snippets into HTML pages."""
+
+    head_snippet = ""
+    body_snippet = ""
+
+    def send_head(self):  # type: ignore[override]
+        path = urlsplit(self.path).path
+        if path == AXE_URL:
+            return self._send_bytes(AXE_JS.read_bytes(), "text/javascript")
+        if path.endswith(".html") and (self.head_snippet or self.body_snippet):
+            local = Path(self.translate_path(path))
+            if local.is_file():
+                page = local.read_text(encoding="utf8")
+                page = page.replace("<head>", "<head>" + self.head_snippet, 1)
+                page = page.replace("</body>", self.body_snippet + "</body>", 1)
+                return self._send_bytes(page.encode("utf8"), "text/html; charset=utf-8")
+        return super().send_head()
+
+    def _send_bytes(self, data: bytes, content_type: str):
+        import io
+
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
+
+
 @contextlib.contextmanager
-def serve(directory: Path):
-    """Serve `directory` on 127.0.0.1 on a free port; yields (base_url, request_log)."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def serve(directory: Path, *, head: str = "", body: str = ""):
+    """Serve `directory` on 127.0.0.1 on a free port; yields (base_url, request_log).
+
+    `head` and `body` are put at the start of each HTML page's <head> and the end of its <body>
+    (the test's own scripts; the files on disk are not changed).
+    """
+    if head or body:
+        handler_class = type("_Handler", (_InjectingHandler,), {"head_snippet": head, "body_snippet": body})
+    else:
+        handler_class = _QuietHandler
+    handler = functools.partial(handler_class, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.requests = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -127,9 +206,11 @@ def screenshot(chromium: str, url: str, out: Path, *, width: int = 1280, height:
 
 
 def dump_dom(chromium: str, url: str, *, netlog: Path | None = None, budget_ms: int = 10_000,
-             timeout: float = 120) -> str:
-    """The page's DOM after its scripts ran for `budget_ms` of (virtual) time."""
+             timeout: float = 120, width: int | None = None) -> str:
+    """The page's DOM after its scripts ran for `budget_ms` of (virtual) time (window `width` px wide)."""
     args = [f"--virtual-time-budget={budget_ms}", "--dump-dom"]
+    if width is not None:
+        args.insert(0, f"--window-size={width},1600")
     if netlog is not None:
         args.insert(0, f"--log-net-log={netlog}")
     proc = _run_chromium(chromium, [*args, url], timeout)
@@ -207,6 +288,95 @@ def check_page(chromium: str, html_dir: Path, page: str, *, shot: Path | None = 
     return PageCheck(page, n_math, n_err, external, missing, str(shot) if shot else None)
 
 
+def theme_script(theme: str) -> str:
+    """A <head> script that opens the page in `theme` ("light" or "dark"), as the theme switch would."""
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {THEMES}, got {theme!r}")
+    return f'<script>localStorage.setItem("mode","{theme}");localStorage.setItem("theme","{theme}");</script>'
+
+
+def axe_script(delay_ms: int = 4000) -> str:
+    """A <body> script that runs axe once the page's own scripts (MathJax, widgets) had time to run,
+    and writes the violations as JSON into <pre id="rankcourse-axe">."""
+    tags = json.dumps(list(AXE_TAGS))
+    return (
+        f'<script src="{AXE_URL}"></script><script>'
+        "setTimeout(function(){axe.run(document,{runOnly:{type:'tag',values:" + tags + "},"
+        "resultTypes:['violations']}).then(function(r){"
+        "var out=r.violations.map(function(v){return {id:v.id,impact:v.impact,help:v.help,"
+        "nodes:v.nodes.map(function(n){return {target:n.target.join(' '),html:n.html.slice(0,300),"
+        "summary:(n.failureSummary||'').slice(0,400)}})}});"
+        "var pre=document.createElement('pre');pre.id='rankcourse-axe';pre.hidden=true;"
+        "pre.textContent=JSON.stringify(out);document.body.appendChild(pre);"
+        "},function(e){var pre=document.createElement('pre');pre.id='rankcourse-axe';pre.hidden=true;"
+        "pre.textContent=JSON.stringify({error:String(e)});document.body.appendChild(pre);});"
+        f"}},{delay_ms});</script>"
+    )
+
+
+@dataclass
+class AxeNode:
+    """One element that breaks one axe rule."""
+
+    rule: str
+    impact: str | None
+    help: str
+    target: str
+    html: str
+    summary: str = ""
+    known: KnownViolation | None = None
+
+    def describe(self) -> str:
+        detail = " ".join(self.summary.split())
+        return f"{self.rule} ({self.impact}): {self.target}  {self.html[:160]}  -- {self.help}; {detail}"
+
+
+def classify(violations: list[dict], known: tuple[KnownViolation, ...] = KNOWN_VIOLATIONS) -> list[AxeNode]:
+    """Each violating element of an axe result, matched against the known theme/widget ones."""
+    nodes = []
+    for v in violations:
+        for n in v.get("nodes", []):
+            node = AxeNode(v["id"], v.get("impact"), v.get("help", ""), n.get("target", ""), n.get("html", ""),
+                           n.get("summary", ""))
+            node.known = next((k for k in known if k.rule == node.rule
+                               and (k.element in node.target or k.element in node.html)), None)
+            nodes.append(node)
+    return nodes
+
+
+def parse_axe_result(dom: str) -> list[dict]:
+    """The violations that axe_script() wrote into the dumped DOM."""
+    match = re.search(r'<pre id="rankcourse-axe"[^>]*>(.*?)</pre>', dom, re.S)
+    if match is None:
+        raise RuntimeError("axe did not finish in the page's time budget (no <pre id=rankcourse-axe>)")
+    result = json.loads(html.unescape(match.group(1)))
+    if isinstance(result, dict):
+        raise RuntimeError(f"axe failed in the page: {result.get('error')}")
+    return result
+
+
+def axe_check(chromium: str, html_dir: Path, page: str, *, theme: str = "light", shot: Path | None = None,
+              budget_ms: int = 20_000) -> list[AxeNode]:
+    """Run axe-core over `page` in `theme`; optionally save a 1280-pixel screenshot of it."""
+    if not (html_dir / page).is_file():
+        raise FileNotFoundError(f"{html_dir / page} does not exist: build the book first")
+    if not AXE_JS.is_file():
+        raise FileNotFoundError(f"{AXE_JS} is missing: see scripts/_vendor/axe-core/VENDORED.txt")
+    head = theme_script(theme)
+    with serve(html_dir, head=head, body=axe_script()) as (base, _log):
+        dom = dump_dom(chromium, f"{base}/{page}", budget_ms=budget_ms, width=1280)
+    if shot is not None:
+        with serve(html_dir, head=head) as (base, _log):
+            screenshot(chromium, f"{base}/{page}", shot, width=1280)
+    return classify(parse_axe_result(dom))
+
+
+def chapter_pages(html_dir: Path) -> list[str]:
+    """The chapter pages of a built book: notebooks/0*.html and the appendix."""
+    found = sorted(p.relative_to(html_dir).as_posix() for p in (html_dir / "notebooks").glob("[0A]*.html"))
+    return [p for p in found if "/student/" not in p]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--html-dir", type=Path, default=ROOT / "_build" / "html",
@@ -218,15 +388,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-math", type=int, default=1, help="fewest mjx-container elements a page must show")
     parser.add_argument("--budget-ms", type=int, default=10_000, help="virtual time the page's scripts get")
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install chromium when missing")
+    parser.add_argument("--axe", action="store_true",
+                        help="run axe-core over the pages in both themes instead of the maths/network checks")
+    parser.add_argument("--all-chapters", action="store_true", help="check every chapter page")
     args = parser.parse_args(argv)
 
     pages = args.page or [DEFAULT_PAGE]
+    if args.all_chapters:
+        pages = chapter_pages(args.html_dir.resolve())
     chromium = find_chromium() or (None if args.no_install else install_chromium())
     if chromium is None:
         print("screenshot_check: Chromium not found; install it with `apt-get install -y chromium`",
               file=sys.stderr)
         return 2
     html_dir = args.html_dir.resolve()
+    if args.axe:
+        return _main_axe(chromium, html_dir, pages)
     problems: list[str] = []
     for page in pages:
         shot = args.out if (args.out and len(pages) == 1) else (
@@ -243,6 +420,28 @@ def main(argv: list[str] | None = None) -> int:
     if not problems:
         print(f"screenshot_check: OK ({len(pages)} page(s); maths typeset locally, no external requests)")
     return 1 if problems else 0
+
+
+def _main_axe(chromium: str, html_dir: Path, pages: list[str]) -> int:
+    own: list[str] = []
+    counts = {theme: [0, 0] for theme in THEMES}  # theme -> [course's own, known theme/widget]
+    for page in pages:
+        for theme in THEMES:
+            shot = ROOT / "_build" / "screenshots" / f"{page.replace('/', '__').removesuffix('.html')}.{theme}.png"
+            nodes = axe_check(chromium, html_dir, page, theme=theme, shot=shot if page == pages[0] else None)
+            mine = [n for n in nodes if n.known is None]
+            counts[theme][0] += len(mine)
+            counts[theme][1] += len(nodes) - len(mine)
+            print(f"{page} [{theme}]: {len(mine)} violating elements of the course's own, "
+                  f"{len(nodes) - len(mine)} known theme/widget ones")
+            for node in nodes:
+                tag = "KNOWN" if node.known else "FAIL"
+                print(f"  {tag} {node.describe()}")
+            own += [f"{page} [{theme}]: {n.describe()}" for n in mine]
+    for theme, (n_own, n_known) in counts.items():
+        print(f"axe [{theme}]: {n_own} of the course's own, {n_known} known theme/widget ones, "
+              f"over {len(pages)} page(s)")
+    return 1 if own else 0
 
 
 if __name__ == "__main__":

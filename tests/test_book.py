@@ -373,3 +373,157 @@ def test_chapter_page_carries_a_figure_for_every_cell_that_draws(nb):
         f"{page.name}: {len(figures)} figure(s) for {drawing} cell(s) that call plt.show() "
         "(was the book built with MPLBACKEND=Agg?)"
     )
+
+
+# --------------------------------------------------------------------------- numbered figures, alt text
+FIGURE_KEY = "rankcourse"  # cell metadata read by book/_ext/rankcourse_figures.py
+CHAPTERS = [nb for nb in NOTEBOOKS if re.match(r"(\d\d|A)_", nb.name)]
+# A file name, a path or a hash where a sentence should be (myst-nb's default alt is the file's URI).
+FILE_NAME_RE = re.compile(r"(^|/)[\w.-]+\.(png|jpe?g|svg|gif)$|^[0-9a-f]{16,}", re.IGNORECASE)
+
+
+def _cells_outside_solutions(nb: Path):
+    in_solution = False
+    for cell in _load_notebook(nb)["cells"]:
+        source = _cell_source(cell)
+        if cell["cell_type"] == "markdown":
+            in_solution = (in_solution or "solution-start" in source) and "solution-end" not in source
+        elif not in_solution and "solution" not in cell.get("metadata", {}).get("tags", []):
+            yield cell
+
+
+def _draws(source: str) -> bool:
+    """A cell that shows a Matplotlib figure: plt.show(), or a figure function of rankcourse.plots."""
+    return "plt.show()" in source or re.search(r"^\s*plot_(history|reliability|gradient_check)\(", source, re.M)
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_every_drawing_cell_is_a_named_captioned_figure_with_alt_text(nb):
+    problems = []
+    for cell in _cells_outside_solutions(nb):
+        if cell["cell_type"] != "code" or not _draws(_cell_source(cell)):
+            continue
+        meta = cell.get("metadata", {})
+        figure = meta.get(FIGURE_KEY, {}).get("figure", {})
+        alt = meta.get("mystnb", {}).get("image", {}).get("alt", "")
+        where = f"{nb.name} cell {cell.get('id')}"
+        if not (figure.get("name", "").startswith("fig-") and figure.get("caption")):
+            problems.append(f"{where}: needs metadata {FIGURE_KEY}.figure with a name 'fig-...' and a caption")
+        if len(alt.split()) < 8 or FILE_NAME_RE.search(alt.strip()):
+            problems.append(f"{where}: needs mystnb.image.alt, a sentence or two on the axes and the finding")
+    assert not problems, "\n".join(problems)
+
+
+def test_figure_names_are_unique_and_every_figure_is_cited_from_its_chapter():
+    seen: dict[str, str] = {}
+    problems = []
+    for nb in CHAPTERS:
+        cells = _load_notebook(nb)["cells"]
+        prose = "\n".join(_cell_source(c) for c in cells if c["cell_type"] == "markdown")
+        for cell in cells:
+            name = cell.get("metadata", {}).get(FIGURE_KEY, {}).get("figure", {}).get("name")
+            if not name:
+                continue
+            if name in seen:
+                problems.append(f"{name}: in {seen[name]} and {nb.name}")
+            seen[name] = nb.name
+            if not re.search(r"\{numref\}`(?:[^`<]*<)?%s>?`" % re.escape(name), prose):
+                problems.append(f"{nb.name}: no {{numref}}`{name}` in the chapter's text")
+    assert seen, "no figure metadata found at all"
+    assert not problems, "\n".join(problems)
+
+
+class _FigureCollector(HTMLParser):
+    """Images of a page's article, each with its alt text and the caption of its <figure>, if any."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[dict] = []
+        self.figure_ids: list[str] = []
+        self.links: list[str] = []
+        self._article = 0
+        self._figures: list[dict] = []
+        self._link_classes: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "article":
+            self._article += 1
+        if not self._article:
+            return
+        if tag == "figure":
+            self._figures.append({"id": attrs.get("id"), "caption": False, "images": []})
+            if attrs.get("id"):
+                self.figure_ids.append(attrs["id"])
+        elif tag == "figcaption" and self._figures:
+            self._figures[-1]["caption"] = True
+        elif tag == "img":
+            image = {"src": attrs.get("src", ""), "alt": attrs.get("alt"), "figure": None}
+            if self._figures:
+                self._figures[-1]["images"].append(image)
+            self.images.append(image)
+        elif tag == "a" and attrs.get("href", "").startswith("#") and "headerlink" not in (attrs.get("class") or ""):
+            self.links.append(attrs["href"][1:])
+
+    def handle_endtag(self, tag):
+        if tag == "article" and self._article:
+            self._article -= 1
+        elif tag == "figure" and self._figures:
+            figure = self._figures.pop()
+            for image in figure["images"]:
+                image["figure"] = figure
+
+
+def _figures_of(page: Path) -> _FigureCollector:
+    collector = _FigureCollector()
+    collector.feed(page.read_text(encoding="utf8"))
+    return collector
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
+def test_every_image_of_a_chapter_page_is_a_captioned_figure_with_real_alt_text(nb):
+    """Student edition: its chapter pages show no solution, so every image is one of the chapter's figures."""
+    _need_build(STUDENT, "student")
+    page = STUDENT / "notebooks" / f"{nb.stem}.html"
+    found = _figures_of(page)
+    problems = []
+    for image in found.images:
+        alt = (image["alt"] or "").strip()
+        if not alt or FILE_NAME_RE.search(alt) or alt == image["src"]:
+            problems.append(f"{image['src']}: alt text {image['alt']!r} is not a description")
+        if image["figure"] is None or not image["figure"]["caption"]:
+            problems.append(f"{image['src']}: not inside a <figure> with a <figcaption>")
+    uncited = [f for f in found.figure_ids if f.startswith("fig-") and f not in found.links]
+    problems += [f"figure {f} is not referenced from the page's text" for f in uncited]
+    print(f"{page.name}: {len(found.images)} image(s), {len(found.figure_ids)} numbered figure(s)")
+    assert not problems, f"{page.name}:\n" + "\n".join(problems)
+
+
+def test_chapter_pages_pass_axe_in_both_themes():
+    """axe-core (vendored in scripts/_vendor/axe-core) over every chapter page, light and dark theme.
+
+    Fails on every violating element of the course's own content; the theme's and ipywidgets'
+    violations are listed, rule by rule and element by element with the reason, in
+    scripts/screenshot_check.py (KNOWN_VIOLATIONS) and printed here. Screenshots of the first
+    chapter in each theme, 1280 pixels wide, are kept in _build/screenshots/.
+    """
+    _need_build(STUDENT, "student")
+    shot = _screenshot_module()
+    chromium = shot.find_chromium() or shot.install_chromium()  # apt-get, when root (as in CI)
+    if chromium is None:
+        pytest.skip("Chromium is not installed and cannot be here (apt-get install -y chromium as root)")
+    pages = shot.chapter_pages(STUDENT)
+    assert len(pages) == len(CHAPTERS), f"chapter pages found: {pages}"
+    own, known = [], []
+    for page in pages:
+        for theme in shot.THEMES:
+            screenshot = None
+            if page == pages[0]:
+                name = page.replace("/", "__").removesuffix(".html")
+                screenshot = ROOT / "_build" / "screenshots" / f"{name}.{theme}.png"
+            nodes = shot.axe_check(chromium, STUDENT, page, theme=theme, shot=screenshot)
+            own += [f"{page} [{theme}] {n.describe()}" for n in nodes if n.known is None]
+            known += [f"{page} [{theme}] {n.rule}: {n.target} -- {n.known.reason}" for n in nodes if n.known]
+    print(f"axe: {len(own)} violating element(s) of the course's own, {len(known)} known theme/widget ones:")
+    print("\n".join(known))
+    assert not own, "\n".join(own)
