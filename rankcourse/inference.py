@@ -96,14 +96,17 @@ def forward_batched(
     if n == 0:
         raise ValueError("cannot predict on empty data (0 rows)")
     device = model_device(model)
+    # Asynchronous only towards a GPU, which orders the copy before any use; a copy to the host
+    # must be synchronous, or the host could read it before it lands.
+    non_blocking = device.type == "cuda"
     was_training = model.training
     model.eval()
     outs = []
     try:
         with torch.no_grad():
             for start in range(0, n, batch_size):
-                d = dense[start:start + batch_size].to(device, non_blocking=True)
-                s = sparse[start:start + batch_size].to(device, non_blocking=True)
+                d = dense[start:start + batch_size].to(device, non_blocking=non_blocking)
+                s = sparse[start:start + batch_size].to(device, non_blocking=non_blocking)
                 outs.append(model(d, s).float())
     finally:
         model.train(was_training)

@@ -110,7 +110,7 @@ def prepare_run(seed: int, n_rows: int) -> MemorisationRun:
     unseen = choose_unseen_pairs(truth)
 
     def without_unseen(split: TabularData) -> TabularData:
-        return split.subset(torch.nonzero(~pair_mask(split, schema, unseen)).flatten())
+        return split.subset(~pair_mask(split, schema, unseen))
 
     test = data.test
     masks = {"all rows": np.ones(len(test), dtype=bool)}
