@@ -26,6 +26,8 @@ __all__ = [
     "reliability_curve",
     "expected_calibration_error",
     "auc",
+    "auc_is_defined",
+    "undefined_auc_warning",
     "logloss",
 ]
 
@@ -71,11 +73,31 @@ def _check_bins(n_bins: int, strategy: str) -> None:
 
 
 # --------------------------------------------------------------------------- scalar metrics
-def auc(y: Any, p: Any) -> float:
-    """ROC AUC of scores ``p`` for 0/1 labels ``y``; NaN (with a warning) if ``y`` has one class only."""
+def auc_is_defined(y: np.ndarray | torch.Tensor) -> bool:
+    """Whether 0/1 labels ``y`` hold both classes, so that an AUC exists.
+
+    The course's one rule for a one-class split (a small validation set of a rare task, one user
+    with clicks only): its AUC is NaN, with a warning, wherever an AUC is computed
+    (:func:`auc`, :func:`evaluate`, :func:`rankcourse.training.validation_row`,
+    ``SyntheticDataset.bayes_metrics``). Log loss and calibration are still defined there.
+    """
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    return len(y) > 0 and y.min() != y.max()
+
+
+def undefined_auc_warning(y: np.ndarray, what: str = "") -> None:
+    """Warn that the AUC of labels ``y`` (one class only) is undefined and NaN stands for it."""
+    where = f" for {what}" if what else ""
+    warnings.warn(f"AUC is undefined{where}: all {len(y)} labels are {np.asarray(y).flat[0]:g} "
+                  "(only one class); returning NaN", stacklevel=3)
+
+
+def auc(y: Any, p: Any, what: str = "") -> float:
+    """ROC AUC of scores ``p`` for 0/1 labels ``y``; NaN (with a warning) if ``y`` has one class only
+    (see :func:`auc_is_defined`). ``what`` names the task or split in the warning."""
     y, p = _check_binary_pair(y, p)
-    if y.min() == y.max():
-        warnings.warn(f"AUC is undefined: all {len(y)} labels are {int(y[0])}; returning NaN", stacklevel=2)
+    if not auc_is_defined(y):
+        undefined_auc_warning(y, what)
         return float("nan")
     return float(roc_auc_score(y, p))
 
@@ -155,13 +177,14 @@ def _predictions(model_or_probs: Any, data: TabularData, batch_size: int) -> np.
     return pred
 
 
-def _task_row(y: np.ndarray, p: np.ndarray, kind: str, truth: np.ndarray | None, n_bins: int) -> dict:
+def _task_row(y: np.ndarray, p: np.ndarray, kind: str, truth: np.ndarray | None, n_bins: int,
+              what: str = "") -> dict:
     row: dict[str, Any] = {"type": kind, "n": len(y)}
     if kind == "binary":
-        row.update(auc=auc(y, p), logloss=logloss(y, p), ece=expected_calibration_error(y, p, n_bins),
+        row.update(auc=auc(y, p, what), logloss=logloss(y, p), ece=expected_calibration_error(y, p, n_bins),
                    mean_pred=float(p.mean()), observed_rate=float(y.mean()))
         if truth is not None:
-            row.update(bayes_auc=auc(y, truth), bayes_logloss=logloss(y, truth))
+            row.update(bayes_auc=auc(y, truth, what), bayes_logloss=logloss(y, truth))
     else:
         row.update(mse=float(np.mean((p - y) ** 2)), mean_pred=float(p.mean()), observed_mean=float(y.mean()))
         if truth is not None:
@@ -196,7 +219,7 @@ def evaluate(model_or_probs: Any, data: TabularData, *, batch_size: int = 8192, 
     rows = {}
     for k, (name, kind) in enumerate(zip(data.task_names, data.task_types)):
         t = None if truth is None else truth[:, k]
-        rows[name] = _task_row(labels[:, k], pred[:, k], kind, t, n_bins)
+        rows[name] = _task_row(labels[:, k], pred[:, k], kind, t, n_bins, f"task {name!r}")
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "task"
     return frame

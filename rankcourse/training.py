@@ -36,18 +36,35 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data.tabular import TabularData
-from .inference import check_model_matches_data, forward_batched, predict, predict_logits, predict_proba
+from .inference import check_model_matches_data, forward_batched
 from .losses import default_loss
+from .metrics import auc, auc_is_defined, logloss, undefined_auc_warning
 from .runtime import default_device
 
 __all__ = [
-    "fit", "predict_logits", "predict_proba", "predict", "make_adam", "TIMING_COLUMNS",
+    "fit", "make_adam", "TIMING_COLUMNS",
     # the pieces of fit
     "check_positive_int", "check_learning_rate", "resolve_device", "resolve_losses",
     "resolve_task_weights", "sparse_grad_parameters", "default_optimizers", "resolve_optimizers",
     "has_batch_norm", "batch_bounds", "epoch_batches", "TrainStep", "RunningLoss",
     "scored_tasks", "validation_row", "EarlyStopping",
 ]
+
+#: Names that moved to :mod:`rankcourse.inference`, their one home; old imports still resolve.
+_MOVED_TO_INFERENCE = ("predict", "predict_logits", "predict_proba")
+
+
+def __getattr__(name: str) -> Any:
+    """``from rankcourse.training import predict_proba`` (the old path) still works, with a
+    ``DeprecationWarning``: the predictions live in :mod:`rankcourse.inference` only."""
+    if name in _MOVED_TO_INFERENCE:
+        from . import inference
+
+        warnings.warn(f"import {name} from rankcourse.inference; rankcourse.training.{name} is an old "
+                      "path kept for old code", DeprecationWarning, stacklevel=2)
+        return getattr(inference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 OptimizerSpec = Union[
@@ -412,16 +429,17 @@ class RunningLoss:
 def scored_tasks(valid: TabularData, early_stopping: int | None = None) -> list[int]:
     """The tasks whose validation AUC counts in the score: binary tasks with both classes present.
 
-    A binary task with one class has no AUC; it is left out of the score with a warning. With early
-    stopping and no binary task left (while some exist), there is nothing to judge by: a ``ValueError``.
+    A binary task with one class has no AUC (:func:`rankcourse.metrics.auc_is_defined`); it is
+    warned about once here, its ``valid_auc_*`` column is NaN and it is left out of the score. With
+    early stopping and no binary task left (while some exist), there is nothing to judge by: a
+    ``ValueError``.
     """
     binary = [k for k, t in enumerate(valid.task_types) if t == "binary"]
-    labels = valid.labels.detach().cpu()
-    one_class = [k for k in binary if labels[:, k].min() == labels[:, k].max()]
+    labels = valid.labels.detach().cpu().numpy()
+    one_class = [k for k in binary if not auc_is_defined(labels[:, k])]
     for k in one_class:
-        warnings.warn(f"validation task {valid.task_names[k]!r} has only one class "
-                      f"(all labels {labels[0, k].item():g}): its AUC is undefined and is left out of "
-                      "valid_score", stacklevel=3)
+        undefined_auc_warning(labels[:, k], f"validation task {valid.task_names[k]!r}, which has only "
+                                            "one class (left out of valid_score)")
     kept = [k for k in binary if k not in one_class]
     if binary and not kept and early_stopping is not None:
         raise ValueError(f"early stopping needs a validation AUC, but every binary validation task "
@@ -432,9 +450,11 @@ def scored_tasks(valid: TabularData, early_stopping: int | None = None) -> list[
 def validation_row(model: nn.Module, valid: TabularData, batch_size: int,
                    scored: Sequence[int]) -> dict[str, float]:
     """Validation columns of one history row; ``valid_score`` (higher is better) is the mean AUC of
-    the ``scored`` binary tasks, or ``-MSE`` averaged over the tasks when no task is binary."""
-    from sklearn.metrics import log_loss, roc_auc_score
+    the ``scored`` binary tasks, or ``-MSE`` averaged over the tasks when no task is binary.
 
+    The AUC and log loss are :func:`rankcourse.metrics.auc` and :func:`~rankcourse.metrics.logloss`;
+    a binary task left out of ``scored`` (see :func:`scored_tasks`) has a NaN AUC.
+    """
     out = forward_batched(model, valid.dense, valid.sparse, batch_size).reshape(len(valid), -1).double()
     labels = valid.labels.detach().cpu().double()
     row: dict[str, float] = {}
@@ -445,9 +465,9 @@ def validation_row(model: nn.Module, valid: TabularData, batch_size: int,
             raise FloatingPointError(f"validation outputs for task {name!r} contain NaN or inf: training diverged")
         if kind == "binary":
             p = torch.sigmoid(z).numpy()
-            row[f"valid_auc_{name}"] = float(roc_auc_score(y, p)) if k in scored else float("nan")
-            row[f"valid_logloss_{name}"] = float(log_loss(y, p, labels=[0, 1]))
-            if k in scored:
+            row[f"valid_auc_{name}"] = auc(y, p, f"validation task {name!r}") if k in scored else float("nan")
+            row[f"valid_logloss_{name}"] = logloss(y, p)
+            if k in scored and not math.isnan(row[f"valid_auc_{name}"]):
                 aucs.append(row[f"valid_auc_{name}"])
         else:
             row[f"valid_mse_{name}"] = float(np.mean((z.numpy() - y) ** 2))

@@ -379,12 +379,13 @@ class SyntheticDataset:
     def bayes_metrics(self, split: str = "test", task: str | None = None) -> dict[str, Any]:
         """What the true probabilities score on ``split``: the ceiling for any model.
 
-        Binary task: ``{"auc", "logloss", "positive_rate", "mean_true_prob", "n"}`` (sklearn's
-        ``roc_auc_score``/``log_loss``). Regression task: ``{"mse", "label_variance", "n"}`` where
+        Binary task: ``{"auc", "logloss", "positive_rate", "mean_true_prob", "n"}``
+        (:func:`rankcourse.metrics.auc` and :func:`~rankcourse.metrics.logloss`: a one-class split
+        has a NaN AUC, with a warning). Regression task: ``{"mse", "label_variance", "n"}`` where
         ``mse`` is the noise-free target's squared error. With one task (or ``task`` given) the dict
         is flat; otherwise it maps each task name to its dict.
         """
-        from sklearn.metrics import log_loss, roc_auc_score
+        from ..metrics import auc, logloss  # the one AUC rule; imported here, as metrics builds on data
 
         data = self.split(split)
         names = data.task_names if task is None else (task,)
@@ -396,9 +397,7 @@ class SyntheticDataset:
             y = data.labels[:, k].double().numpy()
             t = data.true_prob[:, k].double().numpy()
             if data.task_types[k] == "binary":
-                if y.min() == y.max():
-                    raise ValueError(f"split {split!r}, task {name!r}: labels are all {y[0]:g}; AUC is undefined")
-                out[name] = {"auc": float(roc_auc_score(y, t)), "logloss": float(log_loss(y, t, labels=[0, 1])),
+                out[name] = {"auc": auc(y, t, f"split {split!r}, task {name!r}"), "logloss": logloss(y, t),
                              "positive_rate": float(y.mean()), "mean_true_prob": float(t.mean()), "n": len(y)}
             else:
                 out[name] = {"mse": float(np.mean((y - t) ** 2)), "label_variance": float(y.var()), "n": len(y)}
