@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checks import check_positive_int
 from .data.tabular import TabularData
 from .schema import FeatureSchema
 
@@ -90,8 +91,7 @@ def forward_batched(
     float32 CPU tensor, ``(n,)`` or ``(n, n_tasks)`` like the model's output. The model's
     train/eval mode is restored afterwards.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     n = dense.shape[0]
     if n == 0:
         raise ValueError("cannot predict on empty data (0 rows)")

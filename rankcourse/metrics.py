@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
+from .checks import check_positive_int
 from .data.tabular import TabularData
 from .inference import predictions_in_label_units
 
@@ -66,8 +67,7 @@ def _check_binary_pair(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_bins(n_bins: int, strategy: str) -> None:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
+    check_positive_int(n_bins, "n_bins")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
 

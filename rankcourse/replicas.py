@@ -248,8 +248,7 @@ def batch_indices(n_rows: int, batch_size: int, steps: int, seed: int = 0) -> Te
     the same shape); epochs follow each other until ``steps`` batches are drawn.
     """
     for name, v in (("n_rows", n_rows), ("batch_size", batch_size), ("steps", steps)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive_int(v, name)
     if batch_size > n_rows:
         raise ValueError(f"batch_size={batch_size} is larger than the {n_rows} training rows")
     gen = torch.Generator().manual_seed(int(seed))

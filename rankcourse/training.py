@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .checks import check_positive_int
 from .data.tabular import TabularData
 from .inference import check_model_matches_data, forward_batched
 from .losses import default_loss
@@ -79,14 +80,6 @@ TIMING_COLUMNS = ("elapsed_s", "samples_per_s")
 
 
 # --------------------------------------------------------------------------- argument checks
-def check_positive_int(value: Any, name: str, allow_none: bool = False) -> None:
-    """Raise a ``ValueError`` naming ``name`` unless ``value`` is a positive int (or allowed ``None``)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def check_learning_rate(lr: Any) -> None:
     """Raise a ``ValueError`` unless ``lr`` is a finite number > 0."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):

@@ -696,8 +696,7 @@ def _make_fields(teach: dict | None, n_dense: int | None, vocab_sizes: Sequence[
     if len(names) != len(vocab):
         raise ValueError(f"field_names has {len(names)} names but vocab_sizes has {len(vocab)} sizes")
     for n_, v in zip(names, vocab):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"vocab size of field {n_!r} must be a positive int, got {v!r}")
+        check_int(f"vocab size of field {n_!r}", v, 1)
     vocab = [int(v) for v in vocab]
     vnames: dict[str, Sequence[str]] = {}
     if teach is not None:  # keep the value names of every preset field still there with its vocabulary

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_positive_int
 from .mlp import make_activation
 
 __all__ = ["ExpertGate", "ParallelMLP"]
@@ -37,11 +38,9 @@ class ExpertGate(nn.Module):
 
     def __init__(self, in_dim: int, n_experts: int, n_gates: int | None = None) -> None:
         super().__init__()
-        for name, value in (("in_dim", in_dim), ("n_experts", n_experts)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ExpertGate {name} must be a positive int, got {value!r}")
-        if n_gates is not None and (not isinstance(n_gates, int) or n_gates < 1):
-            raise ValueError(f"ExpertGate n_gates must be a positive int or None, got {n_gates!r}")
+        in_dim = check_positive_int(in_dim, "ExpertGate in_dim")
+        n_experts = check_positive_int(n_experts, "ExpertGate n_experts")
+        n_gates = check_positive_int(n_gates, "ExpertGate n_gates", allow_none=True)
         self.in_dim, self.n_experts, self.n_gates = in_dim, n_experts, n_gates
         self.linear = nn.Linear(in_dim, n_experts * (n_gates or 1))
 
@@ -90,9 +89,8 @@ class ParallelMLP(nn.Module):
         super().__init__()
         hidden = tuple(hidden)
         sizes = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
-        for name, value in [("n", n), *[(f"layer width {i}", s) for i, s in enumerate(sizes)]]:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ParallelMLP {name} must be a positive int, got {value!r}")
+        n = check_positive_int(n, "ParallelMLP n")
+        sizes = [check_positive_int(s, f"ParallelMLP layer width {i}") for i, s in enumerate(sizes)]
         if len(sizes) < 2:
             raise ValueError("ParallelMLP needs at least one layer: give hidden widths or out_dim")
         if not 0.0 <= dropout < 1.0:
