@@ -53,7 +53,8 @@ def _check_relu(module: nn.Module, where: str) -> None:
 
 def _parallel_layers(mlp: ParallelMLP, where: str) -> list[tuple[Tensor, Tensor]]:
     """``[(W (n, fan_in, fan_out), b (n, fan_out)), ...]`` of a ParallelMLP without dropout."""
-    _check_relu(mlp.activation, where)
+    for activation in mlp.activations:
+        _check_relu(activation, where)
     if not isinstance(mlp.dropout, nn.Identity):
         raise ValueError(f"{where}: dropout cannot be stacked (train the copies without it)")
     if mlp.norms is not None:

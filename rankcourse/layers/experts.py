@@ -62,7 +62,7 @@ class ParallelMLP(nn.Module):
         in_dim: input width.
         hidden: hidden widths (may be empty only if ``out_dim`` is given).
         out_dim: width of a final linear layer, or ``None``.
-        activation: hidden activation.
+        activation: hidden activation (a fresh module per hidden layer, see :func:`make_activation`).
         dropout: dropout after each hidden activation.
         batch_norm: batch normalisation after each hidden linear layer, separate for every copy
             and unit (as ``n`` MLPs with ``nn.BatchNorm1d`` would have); off by default.
@@ -103,7 +103,9 @@ class ParallelMLP(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, fan_out).uniform_(-bound, bound)))
-        self.activation = make_activation(activation)
+        # One module per hidden layer, as in MLP: a parametric activation (PReLU, Dice) learns its
+        # own parameters in each layer instead of one set shared by all of them.
+        self.activations = nn.ModuleList(make_activation(activation) for _ in hidden)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         # One BatchNorm1d over the (copy, unit) pairs of a layer normalises every copy's unit alone.
         self.norms = nn.ModuleList(nn.BatchNorm1d(n * width) for width in hidden) if batch_norm else None
@@ -124,5 +126,5 @@ class ParallelMLP(nn.Module):
             if layer < self.n_hidden:  # hidden layers get the activation; the out_dim layer does not
                 if self.norms is not None:
                     h = self.norms[layer](h.reshape(h.shape[0], -1)).view_as(h)
-                h = self.dropout(self.activation(h))
+                h = self.dropout(self.activations[layer](h))
         return h
