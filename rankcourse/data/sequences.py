@@ -36,7 +36,7 @@ import torch
 
 from ..schema import FeatureSchema, SequenceField, SparseField
 from ._shared import sigmoid, solve_intercept, split_rows
-from .ctr import SyntheticDataset
+from .synthetic import SyntheticDataset
 from ..checks import check_int
 
 __all__ = ["make_behaviour_data", "BehaviourTruth"]

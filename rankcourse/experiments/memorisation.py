@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data import TabularData, make_ctr_data
-from ..data.ctr import CTRTruth, PlantedCross, SyntheticDataset
+from ..data.ctr_truth import CTRTruth, PlantedCross
+from ..data.synthetic import SyntheticDataset
 from ..ftrl import FTRLProximal
 from ..layers import WideLinear
 from ..metrics import logloss
