@@ -42,24 +42,28 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
+from .checks import check_positive_int
 from .data.tabular import TabularData
-from .training import (
+from .engine import (
     EarlyStopping,
+    EpochBatches,
+    HistoryLog,
     RunningLoss,
-    TrainStep,
-    _check_fit_arguments,
-    _seeded,
-    _trusted,
     batch_bounds,
-    check_positive_int,
+    enter_training,
     has_batch_norm,
+    run_epochs,
+    scored_tasks,
+)
+from .training import (
+    TrainStep,
+    check_fit_arguments,
+    finish_history,
+    resolve_device,
     resolve_losses,
     resolve_optimizers,
     resolve_task_weights,
-    scored_tasks,
-    validation_row,
 )
 
 __all__ = [
@@ -75,6 +79,7 @@ __all__ = [
     "broadcast_flags",
     "broadcast_score",
     "ShardStep",
+    "DistributedLog",
     "fit_distributed",
     "launch",
     "RankFailedError",
@@ -198,10 +203,11 @@ def _sum_over_ranks(value: Tensor) -> Tensor:
 class ShardStep(TrainStep):
     """:class:`~rankcourse.training.TrainStep` for one rank's slice of a global batch.
 
-    The objective is multiplied by ``share = W * n_r / n`` before ``backward``; DDP then averages
-    the gradients over the ``W`` ranks, which gives the gradient of the global batch's mean loss
-    (module doc). Parameters outside the DDP-wrapped model (a trained task weighting) have their
-    gradients averaged here.
+    The step is called with ``share = W * n_r / n``, which scales the objective before
+    ``backward``; DDP then averages the gradients over the ``W`` ranks, which gives the gradient of
+    the global batch's mean loss (module doc). Parameters outside the DDP-wrapped model (a trained
+    task weighting) have their gradients averaged here, after ``backward``. The logged losses are
+    this rank's share of the global mean (their sum over ranks / W is the mean).
     """
 
     def __init__(self, ddp_model: nn.Module, loss_fns: Sequence[Any], weighting: Tensor | nn.Module,
@@ -209,27 +215,46 @@ class ShardStep(TrainStep):
         super().__init__(ddp_model, loss_fns, weighting, optimizers)
         self.extra = list(extra)
 
-    def __call__(self, dense: Tensor, sparse: Tensor, labels: Tensor, share: float = 1.0) -> tuple[Tensor, Tensor]:
-        losses = self.losses(dense, sparse, labels)
-        w = self.weighting
-        total = (w(losses) if isinstance(w, nn.Module) else (w.to(losses.dtype) * losses).sum()) * share
-        for o in self.optimizers:
-            o.zero_grad(set_to_none=True)
-        total.backward()
+    def after_backward(self) -> None:
         for p in self.extra:
             if p.grad is not None:
                 p.grad = _sum_over_ranks(p.grad) / world_size()
-        for o in self.optimizers:
-            o.step()
-        # Logged values: this rank's share of the global mean (their sum over ranks / W is the mean).
-        return total.detach(), losses.detach() * share
 
 
-def _global_train_loss(running: RunningLoss, step: int) -> tuple[float, list[float]]:
-    """Mean objective (and task losses) over all ranks' rows since the last row; a collective."""
-    running.total = _sum_over_ranks(running.total) / world_size()
-    running.tasks = _sum_over_ranks(running.tasks) / world_size()
-    return running.mean(step), running.task_means()
+class DistributedLog(HistoryLog):
+    """:class:`~rankcourse.engine.HistoryLog` across ranks: the training loss is summed over all
+    ranks (a collective every rank joins at the same step), rank 0 validates and its score is
+    broadcast, so every rank keeps the same best weights; rank 0's decision to stop is broadcast."""
+
+    def __init__(self, *args: Any, device: torch.device, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.device = device
+
+    def train_columns(self, step: int, running: RunningLoss) -> dict[str, Any]:
+        running.total = _sum_over_ranks(running.total) / world_size()
+        running.tasks = _sum_over_ranks(running.tasks) / world_size()
+        return super().train_columns(step, running)
+
+    def validation_columns(self, step: int) -> dict[str, Any]:
+        stopper, self.stopper = self.stopper, None  # observe below, with rank 0's score
+        try:
+            row = super().validation_columns(step)
+        finally:
+            self.stopper = stopper
+        if stopper is not None:
+            stopper.observe(broadcast_score(row.get("valid_score"), self.device), step)
+        return row
+
+    def end_epoch(self) -> bool:
+        return self.stopper is not None and broadcast_flags([self.stopper.end_epoch()], self.device)[0]
+
+
+def _rank_slice(rank_: int, world: int) -> Callable[[Tensor], tuple[Tensor, float]]:
+    """This rank's part of a global batch's indices and its share ``W * n_r / n`` of the objective."""
+    def split(idx: Tensor) -> tuple[Tensor, float]:
+        part = shard_batch(idx, rank_, world)
+        return part, world * len(part) / len(idx)
+    return split
 
 
 def fit_distributed(
@@ -247,38 +272,47 @@ def fit_distributed(
     device: torch.device | str | None = None,
     seed: int = 0,
     early_stopping: int | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
     progress: bool = True,
+    shuffle: bool = True,
+    log_every: int = 50,
 ) -> pd.DataFrame:
     """:func:`~rankcourse.training.fit` on every rank of a process group, data-parallel.
 
     Each step takes a global batch of ``batch_size * world_size()`` rows from the epoch's seeded
     permutation (the same on every rank); each rank trains on its own slice of it
-    (:func:`shard_batch`) and DDP averages the gradients. Without a process group this is
-    :func:`~rankcourse.training.fit` with batch ``batch_size``, built from the same pieces.
+    (:func:`shard_batch`) and DDP averages the gradients. The loop is :func:`rankcourse.engine.run_epochs`,
+    the one under ``fit``: without a process group this *is* ``fit`` with batch ``batch_size``.
 
     Args:
         batch_size: rows per rank per step; the global batch is ``batch_size * world_size()``
             (scale ``lr`` with it when you change the number of ranks; see the appendix). A last
-            global batch with fewer rows than ranks joins the one before it.
-        device: this rank's device (default: GPU ``LOCAL_RANK`` under a group on CUDA, else the CPU).
+            global batch with fewer rows than ranks (two per rank with batch normalisation) joins
+            the one before it.
+        device: this rank's device: under a process group on CUDA, GPU ``LOCAL_RANK`` (the current
+            device); otherwise as in ``fit`` (CUDA when available, else the CPU).
+        max_steps, eval_every: counted in global steps, the same on every rank; a logging row is a
+            collective (every rank joins it), validation runs on rank 0.
+        log_every: steps between progress-bar updates on rank 0 (its own running loss).
         Other arguments as in :func:`~rankcourse.training.fit`; dropout draws different masks on
         each rank (its RNG is seeded with ``seed + rank``).
 
     Returns:
-        The history, the same DataFrame on every rank: one row per epoch with ``epoch``, ``step``,
-        ``train_loss`` (mean over all ranks' rows), the validation columns (computed on rank 0 and
-        shared), ``samples_per_s`` (global rows per second) and ``elapsed_s``.
+        The history, the same DataFrame on every rank, with the columns of ``fit``'s:
+        ``train_loss`` is the mean over all ranks' rows, the validation columns are computed on
+        rank 0 and shared, ``samples_per_s`` counts global rows.
 
     Early stopping: rank 0 validates; its score is broadcast, every rank keeps its own (identical)
     best weights, and rank 0's decision to stop is broadcast, so every rank leaves the loop at the
     same epoch (a rank that left alone would make the others wait in the next all-reduce).
     """
-    _check_fit_arguments(model, train, valid, epochs=epochs, batch_size=batch_size, max_steps=None,
-                         eval_every=None, log_every=1, early_stopping=early_stopping, lr=lr,
-                         weight_decay=weight_decay)
+    check_fit_arguments(model, train, valid, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
+                        eval_every=eval_every, log_every=log_every, early_stopping=early_stopping, lr=lr,
+                        weight_decay=weight_decay)
     if device is None and is_distributed() and torch.cuda.is_available():
         device = torch.device("cuda", torch.cuda.current_device())
-    device = torch.device(device or "cpu")
+    device = resolve_device(device)
     loss_fns = resolve_losses(loss, train.task_names, train.task_types)
     weighting = resolve_task_weights(task_weights, train.task_names).to(device)
     scored = scored_tasks(valid, early_stopping) if valid is not None and is_main_process() else []
@@ -287,84 +321,29 @@ def fit_distributed(
     ddp = wrap_ddp(model, device) if is_distributed() else model
     step_fn = ShardStep(ddp, loss_fns, weighting, resolve_optimizers(optimizer, model, extra, lr, weight_decay), extra)
     stopper = EarlyStopping(early_stopping, [model] + ([weighting] if extra else [])) if early_stopping else None
+    tr = train.to(device)
     va = valid.to(device) if valid is not None and is_main_process() else None
+    r, w = rank(), world_size()
+    min_rows = w * (2 if has_batch_norm(model) else 1)  # every rank gets a row (two with BN)
+    batches = EpochBatches(tr, batch_bounds(len(tr), batch_size * w, min_rows=min_rows), seed=seed,
+                           shuffle=shuffle, split=_rank_slice(r, w))
+    log = DistributedLog(model, tr.task_names, len(batches), va, max(batch_size, 8192), scored, stopper,
+                         device=device)
+    show = progress and r == 0
     with contextlib.ExitStack() as stack:
-        stack.callback(model.eval)
-        stack.enter_context(_seeded(seed + rank(), device))  # dropout: each rank its own masks
-        stack.enter_context(_trusted(model))
+        bar = enter_training(stack, model, seed + r, device,  # dropout: each rank its own masks
+                             min(max_steps or math.inf, epochs * len(batches)), show,
+                             desc=f"fit_distributed x{w}")
         try:
-            rows = _train_epochs(step_fn, train.to(device), va, scored, stopper, epochs=epochs,
-                                 batch_size=batch_size, seed=seed, progress=progress)
+            run_epochs(step_fn, batches, len(batches), log, RunningLoss(tr.n_tasks, device), bar,
+                       epochs=epochs, max_steps=max_steps, eval_every=eval_every,
+                       log_every=log_every if show else None)
         except Exception as exc:  # torchrun prints each failed rank's traceback: say which rank
             if hasattr(exc, "add_note"):
-                exc.add_note(f"raised on rank {rank()} of {world_size()} in fit_distributed")
+                exc.add_note(f"raised on rank {r} of {w} in fit_distributed")
             raise
-    frame = pd.DataFrame(_share_rows(rows))
-    if stopper is not None and stopper.best_step is not None:
-        stopper.restore()
-        frame.attrs.update(best_step=stopper.best_step, best_score=stopper.best_score)
-    return frame
-
-
-def _train_epochs(step_fn: ShardStep, tr: TabularData, va: TabularData | None, scored: list[int],
-                  stopper: EarlyStopping | None, *, epochs: int, batch_size: int, seed: int,
-                  progress: bool) -> list[dict[str, Any]]:
-    """The epoch loop of :func:`fit_distributed`; returns this rank's history rows."""
-    r, w = rank(), world_size()
-    min_rows = w * (2 if has_batch_norm(step_fn.model) else 1)  # every rank gets a row (two with BN)
-    bounds = batch_bounds(len(tr), batch_size * w, min_rows=min_rows)
-    running = RunningLoss(tr.n_tasks, tr.dense.device)
-    order_gen = torch.Generator().manual_seed(seed)
-    rows: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    step = 0
-    bar = tqdm(total=epochs * len(bounds), disable=not (progress and r == 0), unit="step",
-               desc=f"fit_distributed x{w}")
-    with bar:
-        step_fn.model.train()
-        for epoch in range(epochs):
-            order = torch.randperm(len(tr), generator=order_gen).to(tr.dense.device)
-            for lo, hi in bounds:
-                idx = shard_batch(order[lo:hi], r, w)
-                total, tasks = step_fn(tr.dense[idx], tr.sparse[idx], tr.labels[idx], share=w * len(idx) / (hi - lo))
-                running.add(total, tasks, rows=hi - lo)
-                step += 1
-                bar.update(1)
-            row = _epoch_row(step_fn, running, va, scored, step, epoch, tr.task_names)
-            stop = _early_stopping_decision(stopper, row.get("valid_score"), step, tr.dense.device)
-            row["elapsed_s"] = time.perf_counter() - start
-            rows.append(row)
-            running.reset()
-            if stop:
-                break
-    return rows
-
-
-def _epoch_row(step_fn: ShardStep, running: RunningLoss, va: TabularData | None, scored: list[int],
-               step: int, epoch: int, task_names: Sequence[str]) -> dict[str, Any]:
-    """One history row: global training loss (all ranks), validation columns (rank 0)."""
-    speed = running.samples_per_s()  # global rows: running counts the whole global batch
-    train_loss, task_losses = _global_train_loss(running, step)
-    row: dict[str, Any] = {"epoch": float(epoch + 1), "step": step, "train_loss": train_loss}
-    if running.n_tasks > 1:
-        row.update({f"train_loss_{t}": v for t, v in zip(task_names, task_losses)})
-    if va is not None:
-        model = step_fn.model.module if isinstance(step_fn.model, DistributedDataParallel) else step_fn.model
-        row.update(validation_row(model, va, 8192, scored))
-        model.train()
-    row["samples_per_s"] = speed
-    return row
-
-
-def _early_stopping_decision(stopper: EarlyStopping | None, score: float | None, step: int,
-                             device: torch.device) -> bool:
-    """Every rank records rank 0's score (so each keeps the same best weights); rank 0's decision
-    to stop is broadcast and followed by all."""
-    if stopper is None:
-        return False
-    stopper.observe(broadcast_score(score, device), step)
-    stop = stopper.end_epoch()
-    return broadcast_flags([stop], device)[0]
+    log.rows = _share_rows(log.rows)
+    return finish_history(log, stopper)
 
 
 def _share_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
