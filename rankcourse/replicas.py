@@ -23,12 +23,16 @@ follows the same trajectory as the same model trained alone on the same batches
   synthetic experiment), built from the course models and written back into them.
 * :func:`train_replicas` -- Adam on all copies at once; every copy reads its own data set.
 * :func:`batch_indices` -- the row order used by :func:`train_replicas`.
+
+The loop is :func:`rankcourse.engine.run_epochs`, the one under ``fit``; what stacked copies bring
+is their step (:class:`ReplicaStep`), their batches (:class:`StackedBatches`) and their log
+(:class:`ReplicaLog`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,12 +42,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data.tabular import TabularData
+from .engine import RunningLoss, run_epochs
 from .layers.experts import ParallelMLP
 from .losses import default_loss
 from .models.multitask import MMoE, OMoE, SharedBottom
 from .training import check_learning_rate, check_positive_int, make_adam, resolve_device
 
-__all__ = ["StackedMultiTask", "train_replicas", "batch_indices"]
+__all__ = ["StackedMultiTask", "train_replicas", "batch_indices", "epoch_rows", "StackedBatches",
+           "ReplicaStep", "ReplicaLog"]
 
 
 def _check_relu(module: nn.Module, where: str) -> None:
@@ -241,24 +247,29 @@ class StackedMultiTask(nn.Module):
 
 
 # ---------------------------------------------------------------------- training
+def epoch_rows(n_rows: int, batch_size: int, generator: torch.Generator) -> Tensor:
+    """One epoch's batches, ``(n_rows // batch_size, batch_size)`` row indices: a permutation drawn
+    from ``generator``, its remainder left out so that every step has the same shape."""
+    per_epoch = n_rows // batch_size
+    return torch.randperm(n_rows, generator=generator)[: per_epoch * batch_size].view(per_epoch, batch_size)
+
+
 def batch_indices(n_rows: int, batch_size: int, steps: int, seed: int = 0) -> Tensor:
     """Row indices of every step, ``(steps, batch_size)`` int64.
 
     Each epoch draws a permutation from ``torch.Generator().manual_seed(seed)`` and cuts it into
-    ``n_rows // batch_size`` full batches (the remainder of an epoch is left out, so every step has
-    the same shape); epochs follow each other until ``steps`` batches are drawn.
+    ``n_rows // batch_size`` full batches (:func:`epoch_rows`); epochs follow each other until
+    ``steps`` batches are drawn. :func:`train_replicas` reads its batches in this order.
     """
     for name, v in (("n_rows", n_rows), ("batch_size", batch_size), ("steps", steps)):
         check_positive_int(v, name)
     if batch_size > n_rows:
         raise ValueError(f"batch_size={batch_size} is larger than the {n_rows} training rows")
     gen = torch.Generator().manual_seed(int(seed))
-    per_epoch = n_rows // batch_size
     chunks, have = [], 0
     while have < steps:
-        perm = torch.randperm(n_rows, generator=gen)[: per_epoch * batch_size].view(per_epoch, batch_size)
-        chunks.append(perm)
-        have += per_epoch
+        chunks.append(epoch_rows(n_rows, batch_size, gen))
+        have += chunks[-1].shape[0]
     return torch.cat(chunks)[:steps]
 
 
@@ -358,6 +369,80 @@ def _history_rows(step: int, train_loss: np.ndarray, valid_loss: np.ndarray | No
     return rows
 
 
+class StackedBatches:
+    """The batches of every epoch for stacked copies: copy ``c`` reads the rows :func:`epoch_rows`
+    gives for its own seed, from its own data set. The distinct data sets are flattened to
+    ``(U * n_rows, ...)`` so that one ``index_select`` fetches every copy's batch; a batch is
+    ``((x (C, B, D), y (C, B, T)), C * B rows)``."""
+
+    def __init__(self, x: Tensor, y: Tensor, which: Tensor, batch_size: int, seeds: Sequence[int],
+                 device: torch.device) -> None:
+        self.n_rows, self.batch_size, self.n_copies = x.shape[1], batch_size, len(seeds)
+        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
+        self.offsets = (which * self.n_rows).view(-1, 1, 1)
+        self.x_flat, self.y_flat = x.reshape(-1, x.shape[2]), y.reshape(-1, y.shape[2])
+        self.device = device
+
+    def __len__(self) -> int:
+        return self.n_rows // self.batch_size
+
+    def __call__(self, epoch: int) -> Iterator[tuple[tuple[Tensor, Tensor], int]]:
+        perms = [epoch_rows(self.n_rows, self.batch_size, g) for g in self.gens]
+        order = (torch.stack(perms) + self.offsets).to(self.device)  # (C, per_epoch, B)
+        for b in range(order.shape[1]):
+            idx = order[:, b].reshape(-1)
+            xb = self.x_flat.index_select(0, idx).view(self.n_copies, self.batch_size, -1)
+            yb = self.y_flat.index_select(0, idx).view(self.n_copies, self.batch_size, -1)
+            yield (xb, yb), self.n_copies * self.batch_size
+
+
+class ReplicaStep:
+    """One Adam step of every copy on its own batch (the objective is the sum of the copies' task
+    losses, so each copy gets its own gradient); the learning rate follows ``lr_schedule``.
+    Returns ``(objective, task losses (C, T))``, detached, on the device."""
+
+    def __init__(self, stacked: "StackedMultiTask", loss_fns: Sequence, lr: float, lr_schedule: str,
+                 steps: int) -> None:
+        self.stacked, self.loss_fns, self.lr, self.lr_schedule, self.steps = stacked, loss_fns, lr, lr_schedule, steps
+        self.optimizer = make_adam(stacked.parameters(), lr=lr)
+        self.t = 0
+
+    def __call__(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        if self.lr_schedule == "cosine":
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * self.t / self.steps))
+        losses = _task_losses(self.stacked(xb), yb, self.loss_fns)   # (C, T)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = losses.sum()
+        total.backward()   # copies share no weights: each gets its own gradient
+        self.optimizer.step()
+        self.t += 1
+        return total.detach(), losses.detach()
+
+
+class ReplicaLog:
+    """Long-format history rows of stacked copies: one per logging point, copy and task, with the
+    copy's mean training loss since the previous point and, with validation splits, its loss on
+    the whole validation split. No early stopping (``end_epoch`` never stops)."""
+
+    def __init__(self, stacked: "StackedMultiTask", task_names: Sequence[str], loss_fns: Sequence,
+                 valid: tuple[Tensor, Tensor, Tensor] | None) -> None:
+        self.stacked, self.task_names, self.loss_fns, self.valid = stacked, task_names, loss_fns, valid
+        self.rows: list[dict] = []
+
+    def add_row(self, step: int, running: RunningLoss, bar: object) -> None:
+        train_loss = (running.tasks / max(running.steps, 1)).cpu().numpy()
+        valid_loss = (_validation_losses(self.stacked, *self.valid, self.loss_fns)
+                      if self.valid is not None else None)
+        self.rows.extend(_history_rows(step, train_loss, valid_loss, self.task_names))
+        if not np.all(np.isfinite(train_loss)):
+            raise FloatingPointError(f"training loss became NaN or infinite by step {step}")
+        running.reset()
+
+    def end_epoch(self) -> bool:
+        return False
+
+
 def train_replicas(
     models: Sequence[nn.Module],
     train: Sequence[TabularData],
@@ -378,7 +463,17 @@ def train_replicas(
     regression tasks, binary cross-entropy on logits for binary ones), as in
     :func:`rankcourse.training.fit` with all task weights 1. Adam (fused where torch allows), one
     step per batch; copy ``c`` reads the rows :func:`batch_indices` gives for its seed. The trained
-    weights are written back into ``models`` (left in eval mode on ``device``).
+    weights are written back into ``models`` (left in eval mode on ``device``). The loop is
+    :func:`rankcourse.engine.run_epochs`, the one under ``fit``, with a step of stacked copies
+    (:class:`ReplicaStep`), their batches (:class:`StackedBatches`) and a long-format log
+    (:class:`ReplicaLog`).
+
+    Arguments shared with ``fit`` mean the same: ``lr``, ``eval_every`` (a logging row every this
+    many steps, and one at the end), ``device``, ``progress``. The others differ on purpose and
+    are named differently or documented: ``steps`` counts optimiser steps (``fit``'s ``max_steps``;
+    there are no epochs to choose), ``valid`` is one split per copy, ``seed`` may be one per copy,
+    and ``batch_size`` batches are all full (below). ``fit``'s other arguments (optimiser, loss,
+    task weights, early stopping, shuffle) have no meaning for stacked copies and are not taken.
 
     Args:
         models: course models of one class and shape (see :class:`StackedMultiTask`); their
@@ -409,71 +504,28 @@ def train_replicas(
     stacked = StackedMultiTask(models).to(device)
     dtype = stacked.first_w.dtype
     x, y, which, task_names, task_types = _stack_split(train, "train", stacked.n_tasks, stacked.in_dim)
-    x, y = x.to(device, dtype), y.to(device, dtype)
     loss_fns = [default_loss(t) for t in task_types]
+    valid_stack = None
     if valid is not None:
         vx, vy, vwhich, _, valid_types = _stack_split(valid, "valid", stacked.n_tasks, stacked.in_dim)
         if valid_types != task_types:
             raise ValueError(f"valid has task types {valid_types} but train has {task_types}: "
                              "each task is scored with its training loss")
-        vx, vy, vwhich = vx.to(device, dtype), vy.to(device, dtype), vwhich.to(device)
-    n_rows = x.shape[1]
-    batch_indices(n_rows, batch_size, 1)  # checks batch_size against the rows
-    seeds = _copy_seeds(seed, stacked.n_copies)
-    # Copy c's rows in step t are batch_indices(n_rows, batch_size, steps, seeds[c])[t], drawn one
-    # epoch at a time; the distinct data sets are flattened to (U * n_rows, ...) so that one
-    # index_select fetches every copy's batch from its own data set.
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    per_epoch = n_rows // batch_size
-    offsets = (which * n_rows).view(-1, 1, 1)
-    x_flat, y_flat = x.reshape(-1, x.shape[2]), y.reshape(-1, y.shape[2])
+        valid_stack = (vx.to(device, dtype), vy.to(device, dtype), vwhich.to(device))
+    batch_indices(x.shape[1], batch_size, 1)  # checks batch_size against the rows
+    batches = StackedBatches(x.to(device, dtype), y.to(device, dtype), which, batch_size,
+                             _copy_seeds(seed, stacked.n_copies), device)
     del x, y
-
-    def epoch_order() -> Tensor:
-        perms = [torch.randperm(n_rows, generator=g)[: per_epoch * batch_size] for g in gens]
-        return (torch.stack(perms).view(-1, per_epoch, batch_size) + offsets).to(device)
-
-    opt = make_adam(stacked.parameters(), lr=lr)
-
-    rows: list[dict] = []
-    acc = torch.zeros(stacked.n_copies, stacked.n_tasks, device=device, dtype=dtype)
-    acc_steps = 0
-
-    def log(step: int) -> None:
-        nonlocal acc, acc_steps
-        tr = (acc / max(acc_steps, 1)).cpu().numpy()
-        va = _validation_losses(stacked, vx, vy, vwhich, loss_fns) if valid is not None else None
-        rows.extend(_history_rows(step, tr, va, task_names))
-        if not np.all(np.isfinite(tr)):
-            raise FloatingPointError(f"training loss became NaN or infinite by step {step}")
-        acc = torch.zeros_like(acc)
-        acc_steps = 0
+    log = ReplicaLog(stacked, task_names, loss_fns, valid_stack)
+    running = RunningLoss((stacked.n_copies, stacked.n_tasks), device, dtype)
 
     stacked.train()
-    bar = tqdm(total=steps, disable=not progress, desc=f"{stacked.n_copies} x {stacked.kind.__name__}", leave=False)
-    try:
-        for step in range(steps):
-            if lr_schedule == "cosine":
-                for group in opt.param_groups:
-                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
-            if step % per_epoch == 0:
-                order = epoch_order()
-            idx = order[:, step % per_epoch].reshape(-1)
-            xb = x_flat.index_select(0, idx).view(stacked.n_copies, batch_size, -1)
-            yb = y_flat.index_select(0, idx).view(stacked.n_copies, batch_size, -1)
-            losses = _task_losses(stacked(xb), yb, loss_fns)   # (C, T)
-            opt.zero_grad(set_to_none=True)
-            losses.sum().backward()   # copies share no weights: each gets its own gradient
-            opt.step()
-            acc += losses.detach()
-            acc_steps += 1
-            bar.update(1)
-            if eval_every is not None and (step + 1) % eval_every == 0 and step + 1 < steps:
-                log(step + 1)
-        log(steps)
-    finally:
-        bar.close()
+    with tqdm(total=steps, disable=not progress, desc=f"{stacked.n_copies} x {stacked.kind.__name__}",
+              leave=False) as bar:
+        run_epochs(ReplicaStep(stacked, loss_fns, lr, lr_schedule, steps), batches, len(batches), log,
+                   running, bar, epochs=math.ceil(steps / len(batches)), max_steps=steps,
+                   eval_every=eval_every, row_each_epoch=False)
     stacked.write_back([m.to(device) for m in models])
     for m in models:
         m.eval()
-    return pd.DataFrame(rows)
+    return pd.DataFrame(log.rows)
