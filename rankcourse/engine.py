@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .checks import check_positive_int
 from .data.tabular import TabularData
 from .inference import forward_batched
-from .metrics import auc, auc_is_defined, logloss, undefined_auc_warning
+from .scores import auc, auc_is_defined, logloss, undefined_auc_warning
 
 __all__ = [
     "run_epochs", "EpochBatches", "RunningLoss", "HistoryLog", "EarlyStopping", "StepFn",
@@ -168,7 +168,7 @@ class RunningLoss:
 def scored_tasks(valid: TabularData, early_stopping: int | None = None) -> list[int]:
     """The tasks whose validation AUC counts in the score: binary tasks with both classes present.
 
-    A binary task with one class has no AUC (:func:`rankcourse.metrics.auc_is_defined`); it is
+    A binary task with one class has no AUC (:func:`rankcourse.scores.auc_is_defined`); it is
     warned about once here, its ``valid_auc_*`` column is NaN and it is left out of the score. With
     early stopping and no binary task left (while some exist), there is nothing to judge by: a
     ``ValueError``.
@@ -191,7 +191,7 @@ def validation_row(model: nn.Module, valid: TabularData, batch_size: int,
     """Validation columns of one history row; ``valid_score`` (higher is better) is the mean AUC of
     the ``scored`` binary tasks, or ``-MSE`` averaged over the tasks when no task is binary.
 
-    The AUC and log loss are :func:`rankcourse.metrics.auc` and :func:`~rankcourse.metrics.logloss`;
+    The AUC and log loss are :func:`rankcourse.scores.auc` and :func:`~rankcourse.scores.logloss`;
     a binary task left out of ``scored`` (see :func:`scored_tasks`) has a NaN AUC.
     """
     out = forward_batched(model, valid.dense, valid.sparse, batch_size).reshape(len(valid), -1).double()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..schema import FeatureSchema
+from ..scores import auc, logloss
 from .tabular import TabularData
 
 __all__ = ["SyntheticDataset"]
@@ -58,13 +59,11 @@ class SyntheticDataset:
         """What the true probabilities score on ``split``: the ceiling for any model.
 
         Binary task: ``{"auc", "logloss", "positive_rate", "mean_true_prob", "n"}``
-        (:func:`rankcourse.metrics.auc` and :func:`~rankcourse.metrics.logloss`: a one-class split
+        (:func:`rankcourse.scores.auc` and :func:`~rankcourse.scores.logloss`: a one-class split
         has a NaN AUC, with a warning). Regression task: ``{"mse", "label_variance", "n"}`` where
         ``mse`` is the noise-free target's squared error. With one task (or ``task`` given) the dict
         is flat; otherwise it maps each task name to its dict.
         """
-        from ..metrics import auc, logloss  # the one AUC rule; imported here, as metrics builds on data
-
         data = self.split(split)
         names = data.task_names if task is None else (task,)
         if task is not None and task not in data.task_names:
