@@ -1,5 +1,5 @@
 """The one training engine under :func:`~rankcourse.training.fit`,
-:func:`~rankcourse.distributed.fit_distributed` and :func:`~rankcourse.replicas.train_replicas`.
+:func:`~rankcourse.scale.distributed.fit_distributed` and :func:`~rankcourse.scale.replicas.train_replicas`.
 
 The three entry points differ only in how a batch is made and stepped and in who validates; the
 epoch loop and its bookkeeping are shared and live here:
@@ -96,7 +96,7 @@ class EpochBatches:
     ``shuffle`` is ``False``.
 
     ``split`` cuts one batch's row indices across ranks: ``split(idx) -> (this rank's idx, share)``,
-    where ``share`` scales this rank's objective (see :mod:`rankcourse.distributed`); the batch is
+    where ``share`` scales this rank's objective (see :mod:`rankcourse.scale.distributed`); the batch is
     then ``(dense, sparse, labels, share)``. Without ``split`` it is ``(dense, sparse, labels)``.
     Either way the row count beside it is the whole batch's.
     """
@@ -126,7 +126,7 @@ class RunningLoss:
     """Sums of the objective and the task losses since the last logging row, kept on the device.
 
     ``n_tasks`` is the shape of one step's task losses: ``n_tasks`` for one model, ``(n_copies,
-    n_tasks)`` for stacked copies (:func:`rankcourse.replicas.train_replicas`).
+    n_tasks)`` for stacked copies (:func:`rankcourse.scale.replicas.train_replicas`).
     """
 
     def __init__(self, n_tasks: int | tuple[int, ...], device: torch.device,

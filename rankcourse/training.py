@@ -17,7 +17,7 @@ The pieces here: argument checks (:func:`check_fit_arguments`, :func:`check_lear
 :func:`resolve_device`, :func:`resolve_losses`, :func:`resolve_task_weights`, the optimisers and
 :class:`TrainStep` (one optimisation step). The epoch loop and its bookkeeping (batches, running
 loss, history, validation, early stopping) are :mod:`rankcourse.engine`, shared with
-:func:`rankcourse.distributed.fit_distributed` and :func:`rankcourse.replicas.train_replicas`.
+:func:`rankcourse.scale.distributed.fit_distributed` and :func:`rankcourse.scale.replicas.train_replicas`.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def check_fit_arguments(model: Any, train: Any, valid: Any, *, epochs: Any, batc
                          max_steps: Any, eval_every: Any, log_every: Any, early_stopping: Any,
                          lr: Any, weight_decay: Any) -> None:
     """Every check of :func:`fit`'s arguments, before anything moves (also used by
-    :func:`~rankcourse.distributed.fit_distributed`, whose arguments mean the same)."""
+    :func:`~rankcourse.scale.distributed.fit_distributed`, whose arguments mean the same)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for value, name in ((epochs, "epochs"), (batch_size, "batch_size"), (log_every, "log_every")):
@@ -335,7 +335,7 @@ class TrainStep:
 
     def __call__(self, dense: Tensor, sparse: Tensor, labels: Tensor, share: float = 1.0) -> tuple[Tensor, Tensor]:
         """One step on a batch. ``share`` scales the objective (and the logged losses): a rank's
-        part of a global batch (:mod:`rankcourse.distributed`); 1 for a whole batch."""
+        part of a global batch (:mod:`rankcourse.scale.distributed`); 1 for a whole batch."""
         losses = self.losses(dense, sparse, labels)
         w = self.weighting
         total = w(losses) if isinstance(w, nn.Module) else (w.to(losses.dtype) * losses).sum()

@@ -28,3 +28,25 @@ def test_the_old_training_path_of_predict_proba_still_works_with_a_deprecation_w
 
     with pytest.warns(DeprecationWarning, match="rankcourse.inference"):
         assert training.predict_proba is inference.predict_proba
+
+
+@pytest.mark.parametrize("name", ["replicas", "distributed", "ddp_job", "sharded_tables"])
+def test_old_paths_of_the_scale_modules_are_the_same_modules(name):
+    old = importlib.import_module(f"rankcourse.{name}")
+    new = importlib.import_module(f"rankcourse.scale.{name}")
+    assert old is new
+
+
+def test_importing_the_package_does_not_load_torch_distributed_helpers():
+    import subprocess
+    import sys
+
+    code = "import sys, rankcourse; print('rankcourse.scale.distributed' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_no_module_of_the_package_is_longer_than_about_600_lines():
+    long = {m.__name__: n for m in _modules() if getattr(m, "__file__", None)
+            for n in [sum(1 for _ in open(m.__file__, encoding="utf-8"))] if n > 620}
+    assert long == {}
