@@ -23,29 +23,35 @@ __all__ = ["ExpertGate", "ParallelMLP"]
 class ExpertGate(nn.Module):
     """Softmax gate(s) over experts: ``g(x) = softmax(W_g x + b_g)`` (Ma et al. 2018, eq. 6).
 
-    No BatchNorm before the softmax (torch-rechub puts one there; the paper does not).
+    By default no BatchNorm before the softmax, as in the paper; ``batch_norm=True`` puts one there,
+    as torch-rechub does (``benchmarks/README.md`` measures what it changes).
 
     Args:
         in_dim: input width.
         n_experts: number of experts.
         n_gates: ``None`` for one gate (output ``(batch, n_experts)``); an int ``T`` for ``T``
             independent gates computed with one matrix product (output ``(batch, T, n_experts)``).
+        batch_norm: normalise each gate logit over the batch (one ``BatchNorm1d`` over the
+            ``n_experts * T`` logits) before the softmax.
 
     Shapes:
         ``x``: ``(batch, in_dim)`` -> ``(batch, n_experts)`` or ``(batch, n_gates, n_experts)``;
         rows sum to one over the experts.
     """
 
-    def __init__(self, in_dim: int, n_experts: int, n_gates: int | None = None) -> None:
+    def __init__(self, in_dim: int, n_experts: int, n_gates: int | None = None, batch_norm: bool = False) -> None:
         super().__init__()
         in_dim = check_positive_int(in_dim, "ExpertGate in_dim")
         n_experts = check_positive_int(n_experts, "ExpertGate n_experts")
         n_gates = check_positive_int(n_gates, "ExpertGate n_gates", allow_none=True)
         self.in_dim, self.n_experts, self.n_gates = in_dim, n_experts, n_gates
         self.linear = nn.Linear(in_dim, n_experts * (n_gates or 1))
+        self.norm = nn.BatchNorm1d(n_experts * (n_gates or 1)) if batch_norm else None
 
     def forward(self, x: Tensor) -> Tensor:
         logits = self.linear(x)
+        if self.norm is not None:
+            logits = self.norm(logits)
         if self.n_gates is not None:
             logits = logits.view(x.shape[0], self.n_gates, self.n_experts)
         return torch.softmax(logits, dim=-1)

@@ -155,6 +155,8 @@ class StackedMultiTask(nn.Module):
                 raise ValueError("experts with an output layer cannot be stacked")
             w0, b0 = experts[0]                                   # (E, D, H1), (E, H1)
             n_exp = w0.shape[0]
+            if getattr(model.gate, "norm", None) is not None:
+                raise ValueError("gates with batch normalisation cannot be stacked (train the copies without it)")
             gate = model.gate.linear                              # weight (G*E, D)
             first_w = torch.cat([w0.permute(1, 0, 2).reshape(w0.shape[1], -1), gate.weight.detach().T], 1)
             first_b = torch.cat([b0.reshape(-1), gate.bias.detach()])
