@@ -8,7 +8,6 @@ tasks), all as NumPy arrays. :mod:`rankcourse.metrics` and :mod:`rankcourse.trai
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import Tensor, nn
