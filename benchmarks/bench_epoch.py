@@ -246,7 +246,8 @@ def library_status(impl: str) -> str | None:
 def run_rankcourse(model: str, train: TabularData, test: TabularData, cfg: Config,
                    device: torch.device, seed: int, verbose: bool) -> RunResult:
     from rankcourse.models import DCNv2, DeepFM, MMoE
-    from rankcourse.training import fit, predict_proba
+    from rankcourse.inference import predict_proba
+    from rankcourse.training import fit
 
     schema = train.schema
     torch.manual_seed(seed)

@@ -8,12 +8,11 @@ tasks), all as NumPy arrays. :mod:`rankcourse.metrics` and :mod:`rankcourse.trai
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .checks import check_positive_int
 from .data.tabular import TabularData
 from .schema import FeatureSchema
 
@@ -90,20 +89,22 @@ def forward_batched(
     float32 CPU tensor, ``(n,)`` or ``(n, n_tasks)`` like the model's output. The model's
     train/eval mode is restored afterwards.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     n = dense.shape[0]
     if n == 0:
         raise ValueError("cannot predict on empty data (0 rows)")
     device = model_device(model)
+    # Asynchronous only towards a GPU, which orders the copy before any use; a copy to the host
+    # must be synchronous, or the host could read it before it lands.
+    non_blocking = device.type == "cuda"
     was_training = model.training
     model.eval()
     outs = []
     try:
         with torch.no_grad():
             for start in range(0, n, batch_size):
-                d = dense[start:start + batch_size].to(device, non_blocking=True)
-                s = sparse[start:start + batch_size].to(device, non_blocking=True)
+                d = dense[start:start + batch_size].to(device, non_blocking=non_blocking)
+                s = sparse[start:start + batch_size].to(device, non_blocking=non_blocking)
                 outs.append(model(d, s).float())
     finally:
         model.train(was_training)

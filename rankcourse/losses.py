@@ -187,7 +187,7 @@ def squared_error(outputs: Tensor, targets: Tensor, reduction: str = "mean", *, 
 
 def default_loss(task_type: str) -> Callable[..., Tensor]:
     """The loss of a task type: :func:`bce_with_logits` for ``"binary"``, :func:`squared_error` for
-    ``"regression"``. :func:`rankcourse.training.fit` and :func:`rankcourse.replicas.train_replicas`
+    ``"regression"``. :func:`rankcourse.training.fit` and :func:`rankcourse.scale.replicas.train_replicas`
     use it when no loss is given."""
     try:
         return {"binary": bce_with_logits, "regression": squared_error}[task_type]

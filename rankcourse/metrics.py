@@ -9,14 +9,14 @@ Neural Networks": the expected calibration error (ECE) is the count-weighted mea
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import log_loss, roc_auc_score
 
+from .checks import check_positive_int
+from .scores import auc, auc_is_defined, check_binary_pair, logloss, to_numpy, undefined_auc_warning
 from .data.tabular import TabularData
 from .inference import predictions_in_label_units
 
@@ -26,64 +26,18 @@ __all__ = [
     "reliability_curve",
     "expected_calibration_error",
     "auc",
+    "auc_is_defined",
+    "undefined_auc_warning",
     "logloss",
 ]
 
 STRATEGIES = ("uniform", "quantile")
 
 
-# --------------------------------------------------------------------------- input checks
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name}: cannot convert to a float array ({err})") from None
-    return arr
-
-
-def _check_binary_pair(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate labels ``y`` (0/1) and probabilities ``p`` (in [0, 1]), both 1-D of equal length."""
-    y, p = _to_numpy(y, "y"), _to_numpy(p, "p")
-    if y.ndim != 1 or p.ndim != 1:
-        raise ValueError(f"y and p must be 1-D, got shapes {y.shape} and {p.shape}")
-    if len(y) != len(p):
-        raise ValueError(f"y has {len(y)} values but p has {len(p)}")
-    if len(y) == 0:
-        raise ValueError("y and p are empty")
-    bad = (y != 0) & (y != 1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"labels y must be 0 or 1, got {y[i]} at position {i}")
-    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"probabilities p must be finite and in [0, 1], got {p[i]} at position {i}")
-    return y, p
-
-
 def _check_bins(n_bins: int, strategy: str) -> None:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
+    check_positive_int(n_bins, "n_bins")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-
-
-# --------------------------------------------------------------------------- scalar metrics
-def auc(y: Any, p: Any) -> float:
-    """ROC AUC of scores ``p`` for 0/1 labels ``y``; NaN (with a warning) if ``y`` has one class only."""
-    y, p = _check_binary_pair(y, p)
-    if y.min() == y.max():
-        warnings.warn(f"AUC is undefined: all {len(y)} labels are {int(y[0])}; returning NaN", stacklevel=2)
-        return float("nan")
-    return float(roc_auc_score(y, p))
-
-
-def logloss(y: Any, p: Any) -> float:
-    """Mean binary cross-entropy of probabilities ``p`` (sklearn's ``log_loss``, which clips at float eps)."""
-    y, p = _check_binary_pair(y, p)
-    return float(log_loss(y, p, labels=[0, 1]))
 
 
 def _bin_index(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
@@ -111,7 +65,7 @@ def reliability_curve(y: Any, p: Any, n_bins: int = 10, strategy: str = "quantil
         A DataFrame, one row per non-empty bin in increasing order, with columns ``mean_pred``,
         ``observed_rate`` and ``count``. A calibrated model has ``observed_rate ≈ mean_pred``.
     """
-    y, p = _check_binary_pair(y, p)
+    y, p = check_binary_pair(y, p)
     _check_bins(n_bins, strategy)
     idx = _bin_index(p, n_bins, strategy)
     count = np.bincount(idx)
@@ -137,7 +91,7 @@ def _predictions(model_or_probs: Any, data: TabularData, batch_size: int) -> np.
     n = len(data)
     if isinstance(model_or_probs, torch.nn.Module):
         return predictions_in_label_units(model_or_probs, data, batch_size).double().numpy()
-    pred = _to_numpy(model_or_probs, "predictions")
+    pred = to_numpy(model_or_probs, "predictions")
     if pred.ndim == 1:
         pred = pred[:, None]
     if pred.ndim != 2 or pred.shape[0] != n or pred.shape[1] != data.n_tasks:
@@ -155,13 +109,14 @@ def _predictions(model_or_probs: Any, data: TabularData, batch_size: int) -> np.
     return pred
 
 
-def _task_row(y: np.ndarray, p: np.ndarray, kind: str, truth: np.ndarray | None, n_bins: int) -> dict:
+def _task_row(y: np.ndarray, p: np.ndarray, kind: str, truth: np.ndarray | None, n_bins: int,
+              what: str = "") -> dict:
     row: dict[str, Any] = {"type": kind, "n": len(y)}
     if kind == "binary":
-        row.update(auc=auc(y, p), logloss=logloss(y, p), ece=expected_calibration_error(y, p, n_bins),
+        row.update(auc=auc(y, p, what), logloss=logloss(y, p), ece=expected_calibration_error(y, p, n_bins),
                    mean_pred=float(p.mean()), observed_rate=float(y.mean()))
         if truth is not None:
-            row.update(bayes_auc=auc(y, truth), bayes_logloss=logloss(y, truth))
+            row.update(bayes_auc=auc(y, truth, what), bayes_logloss=logloss(y, truth))
     else:
         row.update(mse=float(np.mean((p - y) ** 2)), mean_pred=float(p.mean()), observed_mean=float(y.mean()))
         if truth is not None:
@@ -196,7 +151,7 @@ def evaluate(model_or_probs: Any, data: TabularData, *, batch_size: int = 8192, 
     rows = {}
     for k, (name, kind) in enumerate(zip(data.task_names, data.task_types)):
         t = None if truth is None else truth[:, k]
-        rows[name] = _task_row(labels[:, k], pred[:, k], kind, t, n_bins)
+        rows[name] = _task_row(labels[:, k], pred[:, k], kind, t, n_bins, f"task {name!r}")
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "task"
     return frame

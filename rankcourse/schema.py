@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
+from .checks import check_positive_int
 
 __all__ = ["SparseField", "SequenceField", "FeatureSchema"]
 
@@ -35,10 +36,8 @@ class SparseField:
     vocab_size: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.vocab_size, int) or self.vocab_size < 1:
-            raise ValueError(
-                f"sparse field {self.name!r}: vocab_size must be a positive int, got {self.vocab_size!r}"
-            )
+        object.__setattr__(self, "vocab_size",
+                           check_positive_int(self.vocab_size, f"sparse field {self.name!r}: vocab_size"))
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,8 @@ class SequenceField:
 
     def __post_init__(self) -> None:
         for key in ("vocab_size", "max_len"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"sequence field {self.name!r}: {key} must be a positive int, got {value!r}")
+            value = check_positive_int(getattr(self, key), f"sequence field {self.name!r}: {key}")
+            object.__setattr__(self, key, value)
 
     @property
     def padding_id(self) -> int:

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
+from .checks import check_positive_int
 
 __all__ = ["weighted_task_loss", "UncertaintyWeighting"]
 
@@ -89,8 +90,7 @@ class UncertaintyWeighting(nn.Module):
 
     def __init__(self, n_tasks: int, init_log_variance: float = 0.0) -> None:
         super().__init__()
-        if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
-            raise ValueError(f"n_tasks must be an int >= 1, got {n_tasks!r}")
+        n_tasks = check_positive_int(n_tasks, "UncertaintyWeighting n_tasks")
         if not math.isfinite(float(init_log_variance)):
             raise ValueError(f"init_log_variance must be finite, got {init_log_variance!r}")
         self.n_tasks = n_tasks

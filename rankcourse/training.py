@@ -1,4 +1,4 @@
-"""One training loop for every model of the course, built from small named pieces.
+"""``fit``: training any model of the course, built from small named pieces.
 
 How the time of a CTR training step is spent decided the design (``benchmarks/`` measures it):
 
@@ -13,10 +13,11 @@ Multi-task models (Shared-Bottom, OMoE, MMoE) return ``(batch, n_tasks)`` logits
 one loss per task (defaults from :func:`rankcourse.losses.default_loss`) and combines them with fixed
 weights λ or a learnable :class:`~rankcourse.task_weighting.UncertaintyWeighting` (Kendall et al. 2018).
 
-The pieces (also used by :func:`rankcourse.replicas.train_replicas`): argument checks
-(:func:`check_positive_int`, :func:`check_learning_rate`), :func:`resolve_device`,
-:func:`resolve_losses`, :func:`resolve_task_weights`, the optimisers, the batching, :class:`TrainStep`,
-:class:`RunningLoss`, :func:`validation_row` and :class:`EarlyStopping`; :func:`fit` is the loop.
+The pieces here: argument checks (:func:`check_fit_arguments`, :func:`check_learning_rate`),
+:func:`resolve_device`, :func:`resolve_losses`, :func:`resolve_task_weights`, the optimisers and
+:class:`TrainStep` (one optimisation step). The epoch loop and its bookkeeping (batches, running
+loss, history, validation, early stopping) are :mod:`rankcourse.engine`, shared with
+:func:`rankcourse.scale.distributed.fit_distributed` and :func:`rankcourse.scale.replicas.train_replicas`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ import contextlib
 import functools
 import inspect
 import math
-import time
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -35,19 +35,50 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .checks import check_positive_int
 from .data.tabular import TabularData
-from .inference import check_model_matches_data, forward_batched, predict, predict_logits, predict_proba
+from .engine import (
+    EarlyStopping,
+    EpochBatches,
+    HistoryLog,
+    RunningLoss,
+    batch_bounds,
+    enter_training,
+    epoch_batches,
+    has_batch_norm,
+    run_epochs,
+    scored_tasks,
+    validation_row,
+)
+from .inference import check_model_matches_data
 from .losses import default_loss
 from .runtime import default_device
 
 __all__ = [
-    "fit", "predict_logits", "predict_proba", "predict", "make_adam", "TIMING_COLUMNS",
-    # the pieces of fit
-    "check_positive_int", "check_learning_rate", "resolve_device", "resolve_losses",
-    "resolve_task_weights", "sparse_grad_parameters", "default_optimizers", "resolve_optimizers",
-    "has_batch_norm", "batch_bounds", "epoch_batches", "TrainStep", "RunningLoss",
-    "scored_tasks", "validation_row", "EarlyStopping",
+    "fit", "make_adam", "TIMING_COLUMNS",
+    # the pieces of fit (the engine's pieces are re-exported from rankcourse.engine)
+    "check_positive_int", "check_learning_rate", "check_fit_arguments", "resolve_device",
+    "resolve_losses", "resolve_task_weights", "sparse_grad_parameters", "default_optimizers",
+    "resolve_optimizers", "on_device_with_optimizers", "TrainStep", "finish_history",
+    "has_batch_norm", "batch_bounds", "epoch_batches", "RunningLoss", "scored_tasks",
+    "validation_row", "EarlyStopping",
 ]
+
+#: Names that moved to :mod:`rankcourse.inference`, their one home; old imports still resolve.
+_MOVED_TO_INFERENCE = ("predict", "predict_logits", "predict_proba")
+
+
+def __getattr__(name: str) -> Any:
+    """``from rankcourse.training import predict_proba`` (the old path) still works, with a
+    ``DeprecationWarning``: the predictions live in :mod:`rankcourse.inference` only."""
+    if name in _MOVED_TO_INFERENCE:
+        from . import inference
+
+        warnings.warn(f"import {name} from rankcourse.inference; rankcourse.training.{name} is an old "
+                      "path kept for old code", DeprecationWarning, stacklevel=2)
+        return getattr(inference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 OptimizerSpec = Union[
@@ -62,14 +93,6 @@ TIMING_COLUMNS = ("elapsed_s", "samples_per_s")
 
 
 # --------------------------------------------------------------------------- argument checks
-def check_positive_int(value: Any, name: str, allow_none: bool = False) -> None:
-    """Raise a ``ValueError`` naming ``name`` unless ``value`` is a positive int (or allowed ``None``)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def check_learning_rate(lr: Any) -> None:
     """Raise a ``ValueError`` unless ``lr`` is a finite number > 0."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
@@ -101,10 +124,11 @@ def _check_splits(model: nn.Module, train: Any, valid: Any, early_stopping: int 
         )
 
 
-def _check_fit_arguments(model: Any, train: Any, valid: Any, *, epochs: Any, batch_size: Any,
+def check_fit_arguments(model: Any, train: Any, valid: Any, *, epochs: Any, batch_size: Any,
                          max_steps: Any, eval_every: Any, log_every: Any, early_stopping: Any,
                          lr: Any, weight_decay: Any) -> None:
-    """Every check of :func:`fit`'s arguments, before anything moves."""
+    """Every check of :func:`fit`'s arguments, before anything moves (also used by
+    :func:`~rankcourse.scale.distributed.fit_distributed`, whose arguments mean the same)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for value, name in ((epochs, "epochs"), (batch_size, "batch_size"), (log_every, "log_every")):
@@ -278,42 +302,6 @@ def resolve_optimizers(optimizer: OptimizerSpec, model: nn.Module, extra: Sequen
     return opts
 
 
-# --------------------------------------------------------------------------- batching
-def has_batch_norm(model: nn.Module) -> bool:
-    """Whether ``model`` holds a batch-normalisation layer (which cannot train on a batch of one row)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def batch_bounds(n_rows: int, batch_size: int, min_rows: int = 1) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` of the batches of one epoch: ``batch_size`` rows each, the last one
-    smaller; a last batch of fewer than ``min_rows`` rows joins the one before it.
-
-    >>> batch_bounds(257, 128, min_rows=2)
-    [(0, 128), (128, 257)]
-    """
-    check_positive_int(n_rows, "n_rows")
-    check_positive_int(batch_size, "batch_size")
-    if n_rows < min_rows:
-        raise ValueError(f"{n_rows} training row(s) are fewer than the {min_rows} a batch needs here "
-                         "(batch normalisation needs 2 rows in training mode)")
-    starts = list(range(0, n_rows, batch_size))
-    if len(starts) > 1 and n_rows - starts[-1] < min_rows:
-        starts.pop()
-    return list(zip(starts, starts[1:] + [n_rows]))
-
-
-def epoch_batches(data: TabularData, bounds: Sequence[tuple[int, int]],
-                  order: Tensor | None) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
-    """``(dense, sparse, labels)`` of each batch of one epoch: rows ``order[start:stop]`` (index
-    slices of the whole tensors), or the rows in place when ``order`` is ``None``."""
-    for lo, hi in bounds:
-        if order is None:
-            yield data.dense[lo:hi], data.sparse[lo:hi], data.labels[lo:hi]
-        else:
-            idx = order[lo:hi]
-            yield data.dense[idx], data.sparse[idx], data.labels[idx]
-
-
 # --------------------------------------------------------------------------- one optimisation step
 class TrainStep:
     """One optimisation step: forward, one loss per task, their weighted sum, backward, update.
@@ -345,16 +333,25 @@ class TrainStep:
             self.checked = True
         return losses
 
-    def __call__(self, dense: Tensor, sparse: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    def __call__(self, dense: Tensor, sparse: Tensor, labels: Tensor, share: float = 1.0) -> tuple[Tensor, Tensor]:
+        """One step on a batch. ``share`` scales the objective (and the logged losses): a rank's
+        part of a global batch (:mod:`rankcourse.scale.distributed`); 1 for a whole batch."""
         losses = self.losses(dense, sparse, labels)
         w = self.weighting
         total = w(losses) if isinstance(w, nn.Module) else (w.to(losses.dtype) * losses).sum()
+        if share != 1.0:
+            total, losses = total * share, losses * share
         for o in self.optimizers:
             o.zero_grad(set_to_none=True)
         total.backward()
+        self.after_backward()
         for o in self.optimizers:
             o.step()
         return total.detach(), losses.detach()
+
+    def after_backward(self) -> None:
+        """Called between ``backward`` and the optimiser steps (nothing here; a data-parallel step
+        averages gradients that DDP does not see)."""
 
 
 def _check_output(out: Any, batch: int, n_tasks: int, name: str) -> None:
@@ -370,136 +367,8 @@ def _check_output(out: Any, batch: int, n_tasks: int, name: str) -> None:
         raise TypeError(f"{name} returned {out.dtype} logits; expected a floating tensor")
 
 
-# --------------------------------------------------------------------------- logging
-class RunningLoss:
-    """Sums of the objective and the task losses since the last logging row, kept on the device."""
-
-    def __init__(self, n_tasks: int, device: torch.device) -> None:
-        self.n_tasks, self.device = n_tasks, device
-        self.reset()
-
-    def reset(self) -> None:
-        self.total = torch.zeros((), device=self.device)
-        self.tasks = torch.zeros(self.n_tasks, device=self.device)
-        self.steps = self.rows = 0
-        self.started = time.perf_counter()
-
-    def add(self, total: Tensor, task_losses: Tensor, rows: int) -> None:
-        self.total += total
-        self.tasks += task_losses
-        self.steps += 1
-        self.rows += rows
-
-    def mean(self, step: int) -> float:
-        """The mean objective since the last reset (a host sync); raises if it is not finite."""
-        value = (self.total / max(self.steps, 1)).item()
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"training loss is {value} by step {step}: training diverged (try a lower lr, "
-                "check the inputs' scale, or use a loss on logits)"
-            )
-        return value
-
-    def task_means(self) -> list[float]:
-        return (self.tasks / max(self.steps, 1)).tolist()
-
-    def samples_per_s(self) -> float:
-        seconds = time.perf_counter() - self.started
-        return self.rows / seconds if seconds > 0 else float("nan")
-
-
-# --------------------------------------------------------------------------- validation
-def scored_tasks(valid: TabularData, early_stopping: int | None = None) -> list[int]:
-    """The tasks whose validation AUC counts in the score: binary tasks with both classes present.
-
-    A binary task with one class has no AUC; it is left out of the score with a warning. With early
-    stopping and no binary task left (while some exist), there is nothing to judge by: a ``ValueError``.
-    """
-    binary = [k for k, t in enumerate(valid.task_types) if t == "binary"]
-    labels = valid.labels.detach().cpu()
-    one_class = [k for k in binary if labels[:, k].min() == labels[:, k].max()]
-    for k in one_class:
-        warnings.warn(f"validation task {valid.task_names[k]!r} has only one class "
-                      f"(all labels {labels[0, k].item():g}): its AUC is undefined and is left out of "
-                      "valid_score", stacklevel=3)
-    kept = [k for k in binary if k not in one_class]
-    if binary and not kept and early_stopping is not None:
-        raise ValueError(f"early stopping needs a validation AUC, but every binary validation task "
-                         f"{[valid.task_names[k] for k in binary]} has only one class")
-    return kept
-
-
-def validation_row(model: nn.Module, valid: TabularData, batch_size: int,
-                   scored: Sequence[int]) -> dict[str, float]:
-    """Validation columns of one history row; ``valid_score`` (higher is better) is the mean AUC of
-    the ``scored`` binary tasks, or ``-MSE`` averaged over the tasks when no task is binary."""
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    out = forward_batched(model, valid.dense, valid.sparse, batch_size).reshape(len(valid), -1).double()
-    labels = valid.labels.detach().cpu().double()
-    row: dict[str, float] = {}
-    aucs, mses = [], []
-    for k, (name, kind) in enumerate(zip(valid.task_names, valid.task_types)):
-        y, z = labels[:, k].numpy(), out[:, k]
-        if not bool(torch.isfinite(z).all()):
-            raise FloatingPointError(f"validation outputs for task {name!r} contain NaN or inf: training diverged")
-        if kind == "binary":
-            p = torch.sigmoid(z).numpy()
-            row[f"valid_auc_{name}"] = float(roc_auc_score(y, p)) if k in scored else float("nan")
-            row[f"valid_logloss_{name}"] = float(log_loss(y, p, labels=[0, 1]))
-            if k in scored:
-                aucs.append(row[f"valid_auc_{name}"])
-        else:
-            row[f"valid_mse_{name}"] = float(np.mean((z.numpy() - y) ** 2))
-            mses.append(row[f"valid_mse_{name}"])
-    row["valid_score"] = float(np.mean(aucs)) if aucs else -float(np.mean(mses)) if mses else float("nan")
-    return row
-
-
-class EarlyStopping:
-    """Stop after ``patience`` epochs without a new best validation score; keep the best state.
-
-    The state is that of every module given (the model, and a trained task weighting such as
-    ``UncertaintyWeighting``), copied at each new best score and put back by :meth:`restore`.
-    """
-
-    def __init__(self, patience: int, modules: Sequence[nn.Module]) -> None:
-        check_positive_int(patience, "early_stopping (patience in epochs)")
-        self.patience, self.modules = patience, list(modules)
-        self.best_score, self.best_step = -math.inf, None
-        self.best_states: list[dict[str, Tensor]] | None = None
-        self.improved_this_epoch, self.epochs_without_gain = False, 0
-
-    def observe(self, score: float, step: int) -> None:
-        """Record a validation score (NaN never counts as a gain)."""
-        if score > self.best_score:
-            self.best_score, self.best_step, self.improved_this_epoch = score, step, True
-            self.best_states = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in self.modules]
-
-    def end_epoch(self) -> bool:
-        """Close an epoch; ``True`` when training should stop."""
-        self.epochs_without_gain = 0 if self.improved_this_epoch else self.epochs_without_gain + 1
-        self.improved_this_epoch = False
-        return self.epochs_without_gain >= self.patience
-
-    def restore(self) -> None:
-        """Put the best state back into every module (nothing to do if no score was ever recorded)."""
-        if self.best_states is not None:
-            for m, state in zip(self.modules, self.best_states):
-                m.load_state_dict(state)
-
-
 # --------------------------------------------------------------------------- the loop
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's RNG (dropout) inside a fork of it: the caller's random state is left as found."""
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(seed)
-        yield
-
-
-def _on_device_with_optimizers(model: nn.Module, weighting: Tensor | nn.Module, device: torch.device,
+def on_device_with_optimizers(model: nn.Module, weighting: Tensor | nn.Module, device: torch.device,
                                optimizer: OptimizerSpec, lr: float, weight_decay: float
                                ) -> tuple[Tensor | nn.Module, list[nn.Parameter], list[torch.optim.Optimizer]]:
     """Model and task weighting moved to ``device``, the weighting's trainable parameters, and the
@@ -508,54 +377,6 @@ def _on_device_with_optimizers(model: nn.Module, weighting: Tensor | nn.Module, 
     weighting = weighting.to(device)
     extra = [p for p in weighting.parameters() if p.requires_grad] if isinstance(weighting, nn.Module) else []
     return weighting, extra, resolve_optimizers(optimizer, model, extra, lr, weight_decay)
-
-
-def _enter_training(stack: contextlib.ExitStack, model: nn.Module, seed: int, device: torch.device,
-                    total_steps: float, progress: bool) -> Any:
-    """Enter ``fit``'s contexts on ``stack`` (eval mode, the forked RNG, the value checks and the
-    progress bar are all restored or closed on the way out, error or not); return the bar."""
-    stack.callback(model.eval)
-    stack.enter_context(_seeded(seed, device))
-    # The data was validated (train.check()); skip the per-batch value checks (a host sync per step).
-    stack.enter_context(_trusted(model))
-    bar = stack.enter_context(tqdm(total=total_steps, disable=not progress, unit="step",
-                                   desc=f"fit {type(model).__name__}"))
-    model.train()
-    return bar
-
-
-class HistoryLog:
-    """The rows of ``fit``'s history: the training loss since the previous row, the validation
-    metrics (which also feed early stopping) and the timing."""
-
-    def __init__(self, model: nn.Module, task_names: Sequence[str], n_batches: int,
-                 valid: TabularData | None, eval_batch_size: int, scored: list[int],
-                 stopper: EarlyStopping | None) -> None:
-        self.model, self.task_names, self.n_batches = model, tuple(task_names), n_batches
-        self.valid, self.eval_batch_size, self.scored, self.stopper = valid, eval_batch_size, scored, stopper
-        self.rows: list[dict[str, Any]] = []
-        self.start = time.perf_counter()
-
-    def add_row(self, step: int, running: RunningLoss, bar: Any) -> None:
-        """Append the row for ``step``, show it on the progress bar and reset ``running``."""
-        row: dict[str, Any] = {"epoch": step / self.n_batches, "step": step, "train_loss": running.mean(step)}
-        if len(self.task_names) > 1:
-            row.update({f"train_loss_{t}": v for t, v in zip(self.task_names, running.task_means())})
-        speed = running.samples_per_s()  # before validation: training throughput only
-        if self.valid is not None:
-            row.update(validation_row(self.model, self.valid, self.eval_batch_size, self.scored))
-            if self.stopper is not None:
-                self.stopper.observe(row["valid_score"], step)
-        row.update(samples_per_s=speed, elapsed_s=time.perf_counter() - self.start)
-        self.rows.append(row)
-        bar.set_postfix({k: f"{row[c]:.4f}" for k, c in (("loss", "train_loss"), ("valid", "valid_score")) if c in row})
-        running.reset()
-
-
-def _trusted(model: nn.Module) -> contextlib.AbstractContextManager:
-    """The model's ``trusted_inputs()`` switch (no per-batch value checks), if it has one."""
-    trusted = getattr(model, "trusted_inputs", None)
-    return trusted() if callable(trusted) else contextlib.nullcontext()
 
 
 def fit(
@@ -637,42 +458,34 @@ def fit(
     The model is left in eval mode, with its value checks (``trusted_inputs``) as they were, even
     when training fails.
     """
-    _check_fit_arguments(model, train, valid, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
-                         eval_every=eval_every, log_every=log_every, early_stopping=early_stopping,
-                         lr=lr, weight_decay=weight_decay)
+    check_fit_arguments(model, train, valid, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
+                        eval_every=eval_every, log_every=log_every, early_stopping=early_stopping,
+                        lr=lr, weight_decay=weight_decay)
     loss_fns = resolve_losses(loss, train.task_names, train.task_types)
     weighting = resolve_task_weights(task_weights, train.task_names)
     scored = scored_tasks(valid, early_stopping) if valid is not None else []
     device = resolve_device(device)
-    weighting, extra, opts = _on_device_with_optimizers(model, weighting, device, optimizer, lr, weight_decay)
+    weighting, extra, opts = on_device_with_optimizers(model, weighting, device, optimizer, lr, weight_decay)
     tr = train.to(device)  # moved once; batches are index slices of these tensors
     va = valid.to(device) if valid is not None else None
-    bounds = batch_bounds(len(tr), batch_size, min_rows=2 if has_batch_norm(model) else 1)
-    total_steps = min(max_steps or math.inf, epochs * len(bounds))
-    step_fn = TrainStep(model, loss_fns, weighting, opts)
-    running = RunningLoss(tr.n_tasks, device)
+    batches = EpochBatches(tr, batch_bounds(len(tr), batch_size, min_rows=2 if has_batch_norm(model) else 1),
+                           seed=seed, shuffle=shuffle)
     stopper = (EarlyStopping(early_stopping, [model] + ([weighting] if extra else []))
                if early_stopping is not None else None)
-    log = HistoryLog(model, tr.task_names, len(bounds), va, max(batch_size, 8192), scored, stopper)
-    step, order_gen = 0, torch.Generator().manual_seed(seed)
+    log = HistoryLog(model, tr.task_names, len(batches), va, max(batch_size, 8192), scored, stopper)
 
     with contextlib.ExitStack() as stack:  # each context is left on the way out, error or not
-        bar = _enter_training(stack, model, seed, device, total_steps, progress)
-        for _ in range(epochs):
-            order = torch.randperm(len(tr), generator=order_gen).to(device) if shuffle else None
-            for b, (dense, sparse, labels) in enumerate(epoch_batches(tr, bounds, order)):
-                running.add(*step_fn(dense, sparse, labels), rows=len(labels))
-                step += 1
-                bar.update(1)
-                if b == len(bounds) - 1 or step >= total_steps or (eval_every and step % eval_every == 0):
-                    log.add_row(step, running, bar)
-                elif progress and step % log_every == 0:
-                    bar.set_postfix({"loss": f"{running.mean(step):.4f}"})
-                if step >= total_steps:
-                    break
-            if step >= total_steps or (stopper is not None and stopper.end_epoch()):
-                break
+        bar = enter_training(stack, model, seed, device, min(max_steps or math.inf, epochs * len(batches)),
+                             progress, desc=f"fit {type(model).__name__}", make_bar=tqdm)
+        run_epochs(TrainStep(model, loss_fns, weighting, opts), batches, len(batches), log,
+                   RunningLoss(tr.n_tasks, device), bar, epochs=epochs, max_steps=max_steps,
+                   eval_every=eval_every, log_every=log_every if progress else None)
+    return finish_history(log, stopper)
 
+
+def finish_history(log: HistoryLog, stopper: EarlyStopping | None) -> pd.DataFrame:
+    """The history as a DataFrame; with early stopping, the best weights put back and
+    ``attrs`` ``best_step``/``best_score`` set."""
     frame = pd.DataFrame(log.rows)
     if stopper is not None and stopper.best_step is not None:
         stopper.restore()

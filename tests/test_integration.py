@@ -24,7 +24,8 @@ from rankcourse.metrics import evaluate
 from rankcourse.models import DCNv2, DeepFM, FactorizationMachine, LogisticRegression, MMoE, WideDeep
 from rankcourse.runtime import seed_everything
 from rankcourse.task_weighting import UncertaintyWeighting, weighted_task_loss
-from rankcourse.training import TIMING_COLUMNS, fit, predict_proba
+from rankcourse.inference import predict_proba
+from rankcourse.training import TIMING_COLUMNS, fit
 
 # Every logit part off except weak main and dense effects; each test switches one structure on.
 BASE = dict(

@@ -17,7 +17,8 @@ from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import log_loss, roc_auc_score  # noqa: E402
 
 from rankcourse import metrics, plots  # noqa: E402
-from rankcourse.training import fit, predict  # noqa: E402
+from rankcourse.inference import predict  # noqa: E402
+from rankcourse.training import fit  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

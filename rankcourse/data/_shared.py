@@ -11,6 +11,7 @@ import torch
 
 from ..schema import FeatureSchema
 from .tabular import TabularData
+from .. import checks
 
 
 def check_scale(name: str, value: Any) -> float:
@@ -24,9 +25,8 @@ def check_scale(name: str, value: Any) -> float:
 
 
 def check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
+    """:func:`rankcourse.checks.check_int` with the generators' argument order."""
+    return checks.check_int(value, name, low)
 
 
 def check_split(split: Sequence[float]) -> tuple[float, float, float]:

@@ -39,7 +39,9 @@ import numpy as np
 
 from ..schema import FeatureSchema
 from ._shared import check_int, check_scale, check_split, sigmoid, solve_intercept, split_rows
-from .ctr import CTRTruth, SyntheticDataset, make_ctr_data
+from .ctr import make_ctr_data
+from .ctr_truth import CTRTruth
+from .synthetic import SyntheticDataset
 
 __all__ = ["make_mmoe_regression", "MMoETruth", "make_click_conversion", "ClickConversionTruth"]
 

@@ -36,7 +36,8 @@ import torch
 
 from ..schema import FeatureSchema, SequenceField, SparseField
 from ._shared import sigmoid, solve_intercept, split_rows
-from .ctr import SyntheticDataset
+from .synthetic import SyntheticDataset
+from ..checks import check_int
 
 __all__ = ["make_behaviour_data", "BehaviourTruth"]
 
@@ -96,9 +97,7 @@ class BehaviourTruth:
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
+    return check_int(value, name, low)
 
 
 def _check_float(name: str, value: Any, low: float, high: float = math.inf) -> float:

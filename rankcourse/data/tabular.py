@@ -10,18 +10,55 @@ import torch
 
 from ..schema import FeatureSchema
 
-__all__ = ["TabularData", "TASK_TYPES", "same_device"]
+__all__ = ["TabularData", "TASK_TYPES", "same_device", "integer_ids"]
 
 TASK_TYPES = ("binary", "regression")
 
 
-def _as_tensor(x, dtype: torch.dtype, name: str) -> torch.Tensor:
+def _as_tensor(x, dtype: torch.dtype | None, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
-        return x.to(dtype)
+        return x if dtype is None else x.to(dtype)
     try:
         return torch.as_tensor(np.asarray(x), dtype=dtype)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name}: cannot convert to a {dtype} tensor ({err})") from None
+
+
+def integer_ids(x, field_names: Sequence[str]) -> torch.Tensor:
+    """``x`` as an ``int64`` tensor of ids, refusing values that are not whole numbers.
+
+    A cast alone would turn id 3.5 into 3 and NaN into a huge negative number without a word;
+    here a fractional or non-finite value raises a ``ValueError`` naming its field, row and value.
+    """
+    t = x if isinstance(x, torch.Tensor) else _as_tensor(x, None, "sparse")
+    if t.is_floating_point() and t.numel():
+        bad = ~torch.isfinite(t) | (t != torch.round(t))
+        if bool(bad.any()):
+            where = bad.nonzero()[0].tolist()
+            row, col = (where[0], where[1]) if t.dim() == 2 else (where[0], 0)
+            raise ValueError(
+                f"categorical field {field_names[col] if col < len(field_names) else col!r} has a non-integer id "
+                f"{t[tuple(where)].item()} at row {row}; ids must be whole numbers"
+            )
+    return t.to(torch.int64)
+
+
+def _row_index(index, n: int, device: torch.device) -> torch.Tensor | slice:
+    """Rows to take: a slice as it is; a boolean mask of length ``n`` becomes the positions of its
+    ``True`` entries; integer positions become an ``int64`` tensor. Anything else is refused."""
+    if isinstance(index, slice):
+        return index
+    t = index if isinstance(index, torch.Tensor) else torch.as_tensor(np.asarray(index))
+    if t.numel() == 0:
+        return t.to(device=device, dtype=torch.long).reshape(0)
+    if t.dtype == torch.bool:
+        if t.dim() != 1 or t.shape[0] != n:
+            raise ValueError(f"a boolean mask has {t.numel()} entries but the data has {n} rows; "
+                             f"they must be equal (mask shape {tuple(t.shape)})")
+        return t.to(device).nonzero().squeeze(1)
+    if t.is_floating_point() or t.is_complex():
+        raise TypeError(f"row indices must be integers or a boolean mask, got dtype {t.dtype}")
+    return t.to(device=device, dtype=torch.long)
 
 
 def _versions(*tensors: torch.Tensor | None) -> tuple[int, ...]:
@@ -71,7 +108,7 @@ class TabularData:
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
         set_("dense", _as_tensor(self.dense, torch.float32, "dense"))
-        set_("sparse", _as_tensor(self.sparse, torch.int64, "sparse"))
+        set_("sparse", integer_ids(self.sparse, [f.name for f in self.schema.sparse]))
         labels = _as_tensor(self.labels, torch.float32, "labels")
         set_("labels", labels[:, None] if labels.dim() == 1 else labels)
         if self.true_prob is not None:
@@ -163,9 +200,12 @@ class TabularData:
         return copy
 
     def subset(self, index: torch.Tensor | slice | Sequence[int]) -> "TabularData":
-        """Rows ``index`` as a new ``TabularData``."""
-        if not isinstance(index, slice):
-            index = torch.as_tensor(index, dtype=torch.long, device=self.dense.device)
+        """Rows ``index`` as a new ``TabularData``.
+
+        ``index`` is a slice, integer row positions, or a boolean mask with one entry per row
+        (the rows where it is ``True``). Float indices and a mask of another length are refused.
+        """
+        index = _row_index(index, len(self), self.dense.device)
         take = lambda t: None if t is None else t[index]  # noqa: E731
         return replace(self, dense=take(self.dense), sparse=take(self.sparse),
                        labels=take(self.labels), true_prob=take(self.true_prob))
@@ -219,7 +259,9 @@ class TabularData:
         if any(v != n for v in lengths.values()):
             raise ValueError(f"columns have mismatched lengths: {lengths}")
         dense = np.stack([np.asarray(columns[k], dtype=np.float32) for k in schema.dense], 1) if schema.n_dense else np.zeros((n, 0), np.float32)
-        sparse = np.stack([np.asarray(columns[f.name], dtype=np.int64) for f in schema.sparse], 1) if schema.n_fields else np.zeros((n, 0), np.int64)
+        sparse = (torch.stack([integer_ids(np.asarray(columns[f.name]), [f.name])
+                               for f in schema.sparse], 1)
+                  if schema.n_fields else np.zeros((n, 0), np.int64))
         labels = np.stack([np.asarray(columns[k], dtype=np.float32) for k in label_columns], 1)
         types = tuple(task_types) if task_types is not None else ("binary",) * len(label_columns)
         return cls(schema, dense, sparse, labels, None, tuple(label_columns), types)

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import numbers
 import os
 import tempfile
 import urllib.error
@@ -34,6 +35,7 @@ __all__ = [
     "RawTable",
     "DataSplits",
     "Vocabulary",
+    "vocabulary_keys",
     "Standardizer",
     "OOV_ID",
     "MISSING_ID",
@@ -51,6 +53,11 @@ OOV_ID = 0
 MISSING_ID = 1
 
 CACHE_ENV_VAR = "RANKCOURSE_DATA_DIR"
+#: Version of the preprocessed-array format and of the shared encoding code (vocabulary keys,
+#: standardisation, splits). It is part of the cache key: raise it whenever a change here would
+#: give other arrays, so that old cache files are not silently reused. A loader whose own parsing
+#: changes passes its own ``code_version`` to :func:`cached_splits`.
+CACHE_FORMAT_VERSION = 2
 
 
 # --------------------------------------------------------------------------- errors
@@ -133,6 +140,10 @@ class Vocabulary:
     Id :data:`OOV_ID` (0) is for values seen fewer than ``min_count`` times in the training rows or
     not at all; :data:`MISSING_ID` (1) is for missing values; kept values get ids 2, 3, ... in order
     of decreasing training count (ties by value, so the ids do not depend on row order).
+
+    Build and encode share one key rule, :func:`vocabulary_keys`: a value's key is its text, with
+    a whole number written without a decimal point (``7``, ``7.0`` and ``"7"`` are one value), so a
+    column of ints, floats or strings encodes exactly the values it was built on.
     """
 
     def __init__(self, values: Sequence[str]) -> None:
@@ -141,7 +152,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, column: np.ndarray, min_count: int = 1) -> "Vocabulary":
-        counts = pd.Series(column, dtype=object).dropna().astype(str).value_counts()
+        counts = vocabulary_keys(column).dropna().value_counts()
         kept = counts[counts >= min_count]
         order = sorted(zip(-kept.to_numpy(), kept.index))
         return cls([str(v) for _, v in order])
@@ -153,10 +164,44 @@ class Vocabulary:
 
     def encode(self, column: np.ndarray) -> np.ndarray:
         """``(n,)`` int64 ids."""
-        values = pd.Series(column, dtype=object)
-        ids = values.map(self.index).fillna(OOV_ID).to_numpy(np.int64, copy=True)
-        ids[values.isna().to_numpy()] = MISSING_ID
+        keys = vocabulary_keys(column)
+        ids = keys.map(self.index).fillna(OOV_ID).to_numpy(np.int64, copy=True)
+        ids[keys.isna().to_numpy()] = MISSING_ID
         return ids
+
+
+def _key_of(value: Any) -> Any:
+    if pd.isna(value):
+        return None
+    if isinstance(value, (bool, np.bool_, str)):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return str(int(value)) if np.isfinite(value) and value.is_integer() else str(value)
+    return str(value)
+
+
+def vocabulary_keys(column: np.ndarray | Sequence[Any]) -> pd.Series:
+    """The key of each value of ``column`` (an object ``Series``; ``None`` for a missing value).
+
+    The key is the value's text, and a whole number is written without a decimal point, so that
+    ``7``, ``7.0`` and ``"7"`` share a key: pandas reads an int column with a gap as floats.
+    """
+    values = pd.Series(np.asarray(column) if not isinstance(column, pd.Series) else column.to_numpy())
+    if values.dtype.kind in "iub":
+        return values.astype(str).astype(object)
+    if values.dtype.kind == "f":
+        x = values.to_numpy(np.float64)
+        whole = np.isfinite(x) & (x == np.floor(x))
+        keys = np.where(whole, np.where(whole, x, 0).astype(np.int64).astype(str), x.astype(str))
+        out = pd.Series(keys, dtype=object)
+        out[np.isnan(x)] = None
+        return out
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.where(values.notna(), None).astype(object)  # the loaders' fast path
+    return values.map(_key_of).astype(object)
 
 
 class Standardizer:
@@ -276,9 +321,10 @@ def split_and_encode(rows: RawTable, fractions: Sequence[float], seed: int, min_
 
 
 # --------------------------------------------------------------------------- cache
-def _cache_key(kind: str, sources: Sequence[Path], params: Mapping[str, Any]) -> str:
+def _cache_key(kind: str, sources: Sequence[Path], params: Mapping[str, Any], code_version: int = 0) -> str:
     stamp = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in sources]
-    blob = json.dumps({"kind": kind, "sources": stamp, "params": params}, sort_keys=True, default=str)
+    blob = json.dumps({"kind": kind, "sources": stamp, "params": params, "format": CACHE_FORMAT_VERSION,
+                       "code": code_version}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -291,9 +337,13 @@ def _save(path: Path, splits: DataSplits) -> None:
             "tasks": list(splits.train.task_names), "vocabularies": splits.vocabularies, "params": splits.params}
     arrays["meta"] = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)  # a reader never sees a half-written cache file
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)  # a reader never sees a half-written cache file
+    finally:
+        if os.path.exists(tmp):  # the write failed: no half-written file stays behind
+            os.unlink(tmp)
 
 
 def _load(path: Path) -> DataSplits:
@@ -309,15 +359,17 @@ def _load(path: Path) -> DataSplits:
 
 def cached_splits(
     kind: str, sources: Sequence[Path], params: Mapping[str, Any], cache_dir: Path | None,
-    build: Callable[[], DataSplits],
+    build: Callable[[], DataSplits], code_version: int = 0,
 ) -> DataSplits:
     """Return the splits stored for ``(kind, sources, params)`` in ``cache_dir``, or build and store them.
 
-    The key includes each source's path, size and modification time, so an edited file is re-read.
+    The key includes each source's path, size and modification time, so an edited file is re-read,
+    and :data:`CACHE_FORMAT_VERSION` and the loader's ``code_version``, so changed preprocessing
+    code does not reuse old arrays.
     ``cache_dir=None`` uses :func:`default_cache_dir`; nothing is written anywhere else.
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / "preprocessed" / f"{kind}-{_cache_key(kind, sources, params)}.npz"
+    path = folder / "preprocessed" / f"{kind}-{_cache_key(kind, sources, params, code_version)}.npz"
     if path.is_file():
         return _load(path)
     splits = build()

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import check_positive_int
 from ._common import (
     DataFileError,
     DataSplits,
@@ -68,8 +69,7 @@ def signed_log1p(x: float) -> float:
 def read_criteo(path: str | os.PathLike, n_rows: int | None = None, sample_seed: int | None = None) -> RawTable:
     """Parse Criteo lines into raw columns (counts already through :func:`signed_log1p`)."""
     path = Path(path)
-    if n_rows is not None and n_rows < 1:
-        raise ValueError(f"n_rows must be a positive int or None, got {n_rows!r}")
+    check_positive_int(n_rows, "n_rows", allow_none=True)
     lines = _select_lines(path, n_rows, sample_seed)
     if not lines:
         raise DataFileError(path, None, None, "the file has no records")

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data import TabularData, make_ctr_data
-from ..data.ctr import CTRTruth, PlantedCross, SyntheticDataset
+from ..data.ctr_truth import CTRTruth, PlantedCross
+from ..data.synthetic import SyntheticDataset
 from ..ftrl import FTRLProximal
 from ..layers import WideLinear
 from ..metrics import logloss
@@ -110,7 +111,7 @@ def prepare_run(seed: int, n_rows: int) -> MemorisationRun:
     unseen = choose_unseen_pairs(truth)
 
     def without_unseen(split: TabularData) -> TabularData:
-        return split.subset(torch.nonzero(~pair_mask(split, schema, unseen)).flatten())
+        return split.subset(~pair_mask(split, schema, unseen))
 
     test = data.test
     masks = {"all rows": np.ones(len(test), dtype=bool)}

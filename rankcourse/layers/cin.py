@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_positive_int
 from .mlp import make_activation
 
 __all__ = ["CIN"]
@@ -60,8 +61,7 @@ class CIN(nn.Module):
         if not layer_sizes:
             raise ValueError("CIN needs at least one layer (layer_sizes is empty)")
         for k, h in enumerate(layer_sizes):
-            if not isinstance(h, int) or h < 1:
-                raise ValueError(f"CIN layer_sizes[{k}] must be a positive int, got {h!r}")
+            check_positive_int(h, f"CIN layer_sizes[{k}]")
             if split_half and k < len(layer_sizes) - 1 and h % 2:
                 raise ValueError(
                     f"with split_half=True every CIN layer but the last needs an even size; layer {k} has {h}"

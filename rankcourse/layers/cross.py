@@ -20,6 +20,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_positive_int
 from .mlp import make_activation
 
 __all__ = ["CrossNet", "CrossNetV2", "CrossNetMix"]
@@ -32,8 +33,7 @@ def _check_input(x: Tensor, dim: int, name: str) -> None:
 
 def _check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(value, name)
 
 
 class CrossNet(nn.Module):

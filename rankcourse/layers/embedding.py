@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..schema import FeatureSchema
+from ..checks import check_positive_int
 
 __all__ = ["FieldEmbedding"]
 
@@ -39,8 +40,7 @@ class FieldEmbedding(nn.Module):
 
     def __init__(self, schema: FeatureSchema, dim: int, init_std: float = 0.01, sparse_grad: bool = False) -> None:
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"embedding dim must be a positive int, got {dim!r}")
+        dim = check_positive_int(dim, "embedding dim")
         if init_std < 0:
             raise ValueError(f"init_std must be >= 0, got {init_std}")
         self.schema = schema

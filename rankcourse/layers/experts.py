@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_positive_int
 from .mlp import make_activation
 
 __all__ = ["ExpertGate", "ParallelMLP"]
@@ -22,31 +23,35 @@ __all__ = ["ExpertGate", "ParallelMLP"]
 class ExpertGate(nn.Module):
     """Softmax gate(s) over experts: ``g(x) = softmax(W_g x + b_g)`` (Ma et al. 2018, eq. 6).
 
-    No BatchNorm before the softmax (torch-rechub puts one there; the paper does not).
+    By default no BatchNorm before the softmax, as in the paper; ``batch_norm=True`` puts one there,
+    as torch-rechub does (``benchmarks/README.md`` measures what it changes).
 
     Args:
         in_dim: input width.
         n_experts: number of experts.
         n_gates: ``None`` for one gate (output ``(batch, n_experts)``); an int ``T`` for ``T``
             independent gates computed with one matrix product (output ``(batch, T, n_experts)``).
+        batch_norm: normalise each gate logit over the batch (one ``BatchNorm1d`` over the
+            ``n_experts * T`` logits) before the softmax.
 
     Shapes:
         ``x``: ``(batch, in_dim)`` -> ``(batch, n_experts)`` or ``(batch, n_gates, n_experts)``;
         rows sum to one over the experts.
     """
 
-    def __init__(self, in_dim: int, n_experts: int, n_gates: int | None = None) -> None:
+    def __init__(self, in_dim: int, n_experts: int, n_gates: int | None = None, batch_norm: bool = False) -> None:
         super().__init__()
-        for name, value in (("in_dim", in_dim), ("n_experts", n_experts)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ExpertGate {name} must be a positive int, got {value!r}")
-        if n_gates is not None and (not isinstance(n_gates, int) or n_gates < 1):
-            raise ValueError(f"ExpertGate n_gates must be a positive int or None, got {n_gates!r}")
+        in_dim = check_positive_int(in_dim, "ExpertGate in_dim")
+        n_experts = check_positive_int(n_experts, "ExpertGate n_experts")
+        n_gates = check_positive_int(n_gates, "ExpertGate n_gates", allow_none=True)
         self.in_dim, self.n_experts, self.n_gates = in_dim, n_experts, n_gates
         self.linear = nn.Linear(in_dim, n_experts * (n_gates or 1))
+        self.norm = nn.BatchNorm1d(n_experts * (n_gates or 1)) if batch_norm else None
 
     def forward(self, x: Tensor) -> Tensor:
         logits = self.linear(x)
+        if self.norm is not None:
+            logits = self.norm(logits)
         if self.n_gates is not None:
             logits = logits.view(x.shape[0], self.n_gates, self.n_experts)
         return torch.softmax(logits, dim=-1)
@@ -63,7 +68,7 @@ class ParallelMLP(nn.Module):
         in_dim: input width.
         hidden: hidden widths (may be empty only if ``out_dim`` is given).
         out_dim: width of a final linear layer, or ``None``.
-        activation: hidden activation.
+        activation: hidden activation (a fresh module per hidden layer, see :func:`make_activation`).
         dropout: dropout after each hidden activation.
         batch_norm: batch normalisation after each hidden linear layer, separate for every copy
             and unit (as ``n`` MLPs with ``nn.BatchNorm1d`` would have); off by default.
@@ -90,9 +95,8 @@ class ParallelMLP(nn.Module):
         super().__init__()
         hidden = tuple(hidden)
         sizes = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
-        for name, value in [("n", n), *[(f"layer width {i}", s) for i, s in enumerate(sizes)]]:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"ParallelMLP {name} must be a positive int, got {value!r}")
+        n = check_positive_int(n, "ParallelMLP n")
+        sizes = [check_positive_int(s, f"ParallelMLP layer width {i}") for i, s in enumerate(sizes)]
         if len(sizes) < 2:
             raise ValueError("ParallelMLP needs at least one layer: give hidden widths or out_dim")
         if not 0.0 <= dropout < 1.0:
@@ -105,7 +109,9 @@ class ParallelMLP(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             self.weights.append(nn.Parameter(torch.empty(n, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, fan_out).uniform_(-bound, bound)))
-        self.activation = make_activation(activation)
+        # One module per hidden layer, as in MLP: a parametric activation (PReLU, Dice) learns its
+        # own parameters in each layer instead of one set shared by all of them.
+        self.activations = nn.ModuleList(make_activation(activation) for _ in hidden)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         # One BatchNorm1d over the (copy, unit) pairs of a layer normalises every copy's unit alone.
         self.norms = nn.ModuleList(nn.BatchNorm1d(n * width) for width in hidden) if batch_norm else None
@@ -126,5 +132,5 @@ class ParallelMLP(nn.Module):
             if layer < self.n_hidden:  # hidden layers get the activation; the out_dim layer does not
                 if self.norms is not None:
                     h = self.norms[layer](h.reshape(h.shape[0], -1)).view_as(h)
-                h = self.dropout(self.activation(h))
+                h = self.dropout(self.activations[layer](h))
         return h

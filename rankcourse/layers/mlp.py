@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from torch import Tensor, nn
+from ..checks import check_positive_int
 
 __all__ = ["MLP", "make_activation"]
 
@@ -103,11 +104,9 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         hidden = tuple(hidden)
-        for name, value in [("in_dim", in_dim), *[(f"hidden[{i}]", h) for i, h in enumerate(hidden)]]:
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"MLP {name} must be a positive int, got {value!r}")
-        if out_dim is not None and (not isinstance(out_dim, int) or out_dim < 1):
-            raise ValueError(f"MLP out_dim must be a positive int or None, got {out_dim!r}")
+        in_dim = check_positive_int(in_dim, "MLP in_dim")
+        hidden = tuple(check_positive_int(h, f"MLP hidden[{i}]") for i, h in enumerate(hidden))
+        out_dim = check_positive_int(out_dim, "MLP out_dim", allow_none=True)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.in_dim = in_dim

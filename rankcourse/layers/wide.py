@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..schema import FeatureSchema
+from ..checks import check_positive_int
 
 __all__ = ["CrossProductHashing", "WideLinear"]
 
@@ -46,8 +47,7 @@ class CrossProductHashing(nn.Module):
 
     def __init__(self, schema: FeatureSchema, pairs: Sequence[tuple[str, str]], n_buckets: int = 2**16) -> None:
         super().__init__()
-        if not isinstance(n_buckets, int) or n_buckets < 1:
-            raise ValueError(f"n_buckets must be a positive int, got {n_buckets!r}")
+        n_buckets = check_positive_int(n_buckets, "n_buckets")
         pairs = tuple(tuple(p) for p in pairs)
         for p in pairs:
             if len(p) != 2:

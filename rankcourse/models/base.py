@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..schema import FeatureSchema
+from ..checks import check_positive_int
 
 __all__ = ["CTRModel", "deep_input"]
 
@@ -38,8 +39,7 @@ class CTRModel(nn.Module):
         super().__init__()
         if not isinstance(schema, FeatureSchema):
             raise TypeError(f"schema must be a FeatureSchema, got {type(schema).__name__}")
-        if not isinstance(n_tasks, int) or n_tasks < 1:
-            raise ValueError(f"n_tasks must be a positive int, got {n_tasks!r}")
+        n_tasks = check_positive_int(n_tasks, "n_tasks")
         self.schema = schema
         self.n_tasks = n_tasks
 

@@ -82,13 +82,14 @@ class _MixtureModel(_MultiTaskModel):
     def __init__(
         self, schema: FeatureSchema, n_tasks: int, n_experts: int, expert: Sequence[int],
         tower: Sequence[int], embed_dim: int, dropout: float, n_gates: int | None, batch_norm: bool = False,
+        gate_batch_norm: bool = False,
     ) -> None:
         super().__init__(schema, n_tasks, embed_dim)
         if not tuple(expert):
             raise ValueError("experts need at least one hidden layer (expert is empty)")
         self.n_experts = n_experts
         self.experts = ParallelMLP(n_experts, self.in_dim, expert, dropout=dropout, batch_norm=batch_norm)
-        self.gate = ExpertGate(self.in_dim, n_experts, n_gates=n_gates)
+        self.gate = ExpertGate(self.in_dim, n_experts, n_gates=n_gates, batch_norm=gate_batch_norm)
         self.towers = ParallelMLP(n_tasks, self.experts.out_dim, tower, out_dim=1, dropout=dropout,
                                   batch_norm=batch_norm)
 
@@ -120,6 +121,8 @@ class OMoE(_MixtureModel):
         dropout: dropout in experts and towers.
         batch_norm: batch normalisation after each hidden layer of the experts and the towers (off
             by default).
+        gate_batch_norm: batch normalisation of the gate logits before the softmax, as in
+            torch-rechub (off by default, as in the paper; see :class:`~rankcourse.layers.ExpertGate`).
 
     Shapes:
         ``dense (B, n_dense)``, ``sparse (B, n_fields)`` -> ``(B, n_tasks)``.
@@ -135,9 +138,10 @@ class OMoE(_MixtureModel):
         embed_dim: int = 8,
         dropout: float = 0.0,
         batch_norm: bool = False,
+        gate_batch_norm: bool = False,
     ) -> None:
         super().__init__(schema, n_tasks, n_experts, expert, tower, embed_dim, dropout, n_gates=None,
-                         batch_norm=batch_norm)
+                         batch_norm=batch_norm, gate_batch_norm=gate_batch_norm)
 
     def _gates(self, x: Tensor) -> Tensor:
         # One gate, the same for every task: broadcast without copying.
@@ -148,7 +152,8 @@ class MMoE(_MixtureModel):
     """Multi-gate Mixture-of-Experts (Ma et al. 2018, eq. 6-7): task ``k``'s tower reads
     ``sum_i g^k(x)_i f_i(x)`` with its own softmax gate ``g^k(x) = softmax(W_k x)``.
 
-    The gates of all tasks come from one linear layer; no BatchNorm before the softmax.
+    The gates of all tasks come from one linear layer; no BatchNorm before the softmax unless
+    ``gate_batch_norm=True``.
 
     Args: as :class:`OMoE`.
 
@@ -166,9 +171,10 @@ class MMoE(_MixtureModel):
         embed_dim: int = 8,
         dropout: float = 0.0,
         batch_norm: bool = False,
+        gate_batch_norm: bool = False,
     ) -> None:
         super().__init__(schema, n_tasks, n_experts, expert, tower, embed_dim, dropout, n_gates=n_tasks,
-                         batch_norm=batch_norm)
+                         batch_norm=batch_norm, gate_batch_norm=gate_batch_norm)
 
     def _gates(self, x: Tensor) -> Tensor:
         return self.gate(x)
