@@ -13,6 +13,8 @@ from rankcourse import inference
 
 def _modules():
     for info in pkgutil.walk_packages(rankcourse.__path__, "rankcourse."):
+        if info.name.endswith(".__main__"):
+            continue  # a command's entry point runs on import (python -m rankcourse.grade)
         yield importlib.import_module(info.name)
 
 
