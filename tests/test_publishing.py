@@ -214,6 +214,7 @@ def test_a_fork_page_shows_its_colab_button_and_the_footer(fork, tmp_path):
     book = tmp_path / "book"
     shutil.copytree(fork / "book" / "_ext", book / "book" / "_ext")
     shutil.copytree(fork / "book" / "_vendor", book / "book" / "_vendor")
+    shutil.copytree(fork / "book" / "_static", book / "book" / "_static")
     shutil.copy(fork / "book" / "references.bib", book / "book" / "references.bib")
     (book / "book" / "intro.md").write_text("# A page\n\nText.\n", encoding="utf8")
     (book / "notebooks").mkdir()
@@ -225,7 +226,8 @@ def test_a_fork_page_shows_its_colab_button_and_the_footer(fork, tmp_path):
     (book / "notebooks" / "tiny.ipynb").write_text(json.dumps(notebook), encoding="utf8")
     config = yaml.safe_load((fork / "_config.yml").read_text(encoding="utf8"))
     config["execute"]["execute_notebooks"] = "off"
-    config["sphinx"]["local_extensions"] = {"rankcourse_book_ext": str(book / "book" / "_ext")}
+    config["sphinx"]["local_extensions"] = {
+        name: str(book / "book" / "_ext") for name in config["sphinx"]["local_extensions"]}
     (book / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/tiny\n",
                                    encoding="utf8")
