@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Serving latency: p50 / p95 / p99 of one request's model time, for DeepFM and DIN (chapter 9).
+"""Serving latency: p50 / p95 / p99 of one request's model time, for DeepFM and DIN (chapter 10).
 
-The models are chapter 9's: trained briefly on chapter 8's behaviour data with string ids (the
+The models are chapter 10's: trained briefly on chapter 9's behaviour data with string ids (the
 weights' values do not change the time), saved and loaded as bundles. Each request is one test
 user with N candidate items drawn from the catalogue, encoded once beforehand; each engine scores
 it alone, as a server would. Engines:

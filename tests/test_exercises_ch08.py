@@ -1,108 +1,75 @@
-"""The chapter-8 self-checks accept correct answers and name the typical mistakes."""
+"""The chapter 8 self-check accepts a correct categorical encoder and names the typical mistakes."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
-import torch
-from sklearn.metrics import roc_auc_score
 
-from rankcourse.exercises.ch08 import (check_augru_step, check_din_pooling, check_gauc, check_minibatch_l2,
-                                       reference_din_pooling, reference_minibatch_l2)
-from rankcourse.group_metrics import gauc
+from rankcourse.exercises.ch08 import check_encode_categorical, reference_encode_categorical
 
 
-def _features(h, c):
-    v = c.unsqueeze(1).expand_as(h)
-    return v, torch.cat([h, v, h - v, h * v], -1)
+def counter_solution(train_values, values, min_count):
+    counts = Counter(v for v in train_values if v is not None)
+    kept = sorted((v for v, c in counts.items() if c >= min_count), key=lambda v: (-counts[v], v))
+    index = {v: i + 2 for i, v in enumerate(kept)}
+    return [1 if v is None else index.get(v, 0) for v in values]
 
 
-def test_din_pooling_check_accepts_the_reference():
-    check_din_pooling(reference_din_pooling)
+def test_reference_solution_passes(capsys):
+    check_encode_categorical(reference_encode_categorical)
+    assert "all 6 cases pass" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mistake, message", [
-    ("no_mask", "mask is not applied"),
-    ("softmax", "softmax over the history"),
-    ("order", "another order"),
-    ("mean", "as a mean"),
-])
-def test_din_pooling_check_names_the_mistake(mistake, message):
-    def pooling(h, c, mask, scorer):
-        v, feats = _features(h, c)
-        if mistake == "order":
-            feats = torch.cat([v, h, h - v, h * v], -1)
-        s = scorer(feats).squeeze(-1)
-        m = mask.to(s.dtype)
-        if mistake == "softmax":
-            w = torch.softmax(s.masked_fill(~mask, -1e9), 1) * m
-        else:
-            w = s if mistake == "no_mask" else s * m
-        out = (w.unsqueeze(-1) * h).sum(1)
-        return out / m.sum(1, keepdim=True).clamp(min=1) if mistake == "mean" else out
+def test_independent_counter_solution_passes():
+    check_encode_categorical(counter_solution)
 
+
+def test_reference_gives_the_documented_ids():
+    ids = reference_encode_categorical(["a", "a", "b", None], ["a", "b", "z", None], 1)
+    assert ids.tolist() == [2, 3, 0, 1]
+
+
+def leaky(train_values, values, min_count):
+    return counter_solution(list(train_values) + list(values), values, min_count)
+
+
+def strict(train_values, values, min_count):
+    return counter_solution(train_values, values, min_count + 1)
+
+
+def from_zero(train_values, values, min_count):
+    return [i - 2 for i in counter_solution(train_values, values, min_count)]
+
+
+def missing_oov(train_values, values, min_count):
+    return [0 if v is None else i for v, i in zip(values, counter_solution(train_values, values, min_count))]
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (leaky, "leaked"),
+        (lambda t, v, m: counter_solution(t, v, 1), "`min_count` is ignored"),
+        (strict, ">= min_count"),
+        (from_zero, "start at 2"),
+        (missing_oov, "their own id 1"),
+    ],
+    ids=["vocabulary-from-all-rows", "min-count-ignored", "strict-inequality", "ids-from-zero", "missing-as-oov"],
+)
+def test_typical_mistake_is_named(wrong, message):
     with pytest.raises(AssertionError, match=message):
-        check_din_pooling(pooling)
+        check_encode_categorical(wrong)
 
 
-def test_din_pooling_check_reports_a_wrong_shape():
-    with pytest.raises(AssertionError, match="expected shape"):
-        check_din_pooling(lambda h, c, mask, scorer: h)
+def test_wrong_length_and_crash_are_reported():
+    with pytest.raises(AssertionError, match="expected 3 ids"):
+        check_encode_categorical(lambda t, v, m: [0])
+    with pytest.raises(AssertionError, match="raised KeyError"):
+        check_encode_categorical(lambda t, v, m: [{}[x] for x in v])
 
 
-def test_minibatch_l2_check_accepts_the_reference_and_names_mistakes():
-    check_minibatch_l2(reference_minibatch_l2)
-    with pytest.raises(AssertionError, match="counted several times"):
-        check_minibatch_l2(lambda t, ids, n: ((t[ids.reshape(-1)] ** 2).sum(1) / n[ids.reshape(-1)]).sum())
-    with pytest.raises(AssertionError, match="whole table"):
-        check_minibatch_l2(lambda t, ids, n: ((t ** 2).sum(1) / n).sum())
-    with pytest.raises(AssertionError, match="division by n_j is missing"):
-        check_minibatch_l2(lambda t, ids, n: (t[torch.unique(ids)] ** 2).sum())
-
-
-def _per_user(y, p, users, weighted=True, keep_one_class=False):
-    aucs, sizes = [], []
-    for u in np.unique(users):
-        sel = users == u
-        if 0 < y[sel].sum() < sel.sum():
-            aucs.append(roc_auc_score(y[sel], p[sel]))
-        elif keep_one_class:
-            aucs.append(0.5)
-        else:
-            continue
-        sizes.append(sel.sum())
-    return float(np.average(aucs, weights=sizes if weighted else None))
-
-
-def test_gauc_check_accepts_a_correct_answer_and_names_mistakes():
-    check_gauc(gauc)
-    check_gauc(_per_user)
-    with pytest.raises(AssertionError, match="plain mean"):
-        check_gauc(lambda y, p, u: _per_user(y, p, u, weighted=False))
-    with pytest.raises(AssertionError, match="AUC over all impressions"):
-        check_gauc(lambda y, p, u: roc_auc_score(y, p))
-    with pytest.raises(AssertionError, match="one class only are counted"):
-        check_gauc(lambda y, p, u: _per_user(y, p, u, keep_one_class=True))
-
-
-def _augru(kind):
-    def step(x, h, a, cell):
-        gi = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih).chunk(3, -1)
-        gh = torch.nn.functional.linear(h, cell.weight_hh, cell.bias_hh).chunk(3, -1)
-        z = torch.sigmoid(gi[1] + gh[1])
-        n = torch.tanh(gi[2] + torch.sigmoid(gi[0] + gh[0]) * gh[2])
-        u = a[:, None] * (z if kind == "z_as_update" else 1 - z)
-        if kind == "agru":
-            return (1 - a[:, None]) * h + a[:, None] * n
-        return (1 - u) * h + u * n
-    return step
-
-
-def test_augru_check_accepts_the_reference_and_names_mistakes():
-    check_augru_step(_augru("right"))
-    # With a scalar attention, scaling the gate equals interpolating between h and the GRU step.
-    check_augru_step(lambda x, h, a, cell: (1 - a[:, None]) * h + a[:, None] * cell(x, h))
-    with pytest.raises(AssertionError, match="AGRU"):
-        check_augru_step(_augru("agru"))
-    with pytest.raises(AssertionError, match="z gate is used as the update gate"):
-        check_augru_step(_augru("z_as_update"))
+def test_unrecognised_mistake_shows_got_and_expected():
+    with pytest.raises(AssertionError, match="got ids .* expected"):
+        check_encode_categorical(lambda t, v, m: np.full(len(v), 7))

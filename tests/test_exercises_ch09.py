@@ -1,73 +1,108 @@
-"""Chapter 9's self-checks accept right answers and name the typical wrong ones."""
+"""The chapter-8 self-checks accept correct answers and name the typical mistakes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
-from rankcourse.exercises.ch09 import (check_corrected_probability, check_latency_line, check_shared_fm,
-                                       reference_corrected_probability, reference_shared_fm)
-
-
-def fm(v):
-    s = v.sum(-2)
-    return 0.5 * (s.square() - v.square().sum(-2)).sum(-1)
+from rankcourse.exercises.ch09 import (check_augru_step, check_din_pooling, check_gauc, check_minibatch_l2,
+                                       reference_din_pooling, reference_minibatch_l2)
+from rankcourse.group_metrics import gauc
 
 
-def test_shared_fm_check_accepts_the_reference_and_the_full_rows():
-    check_shared_fm(reference_shared_fm)
-    check_shared_fm(lambda vu, vi: fm(torch.cat([vu.expand(vi.shape[0], -1, -1), vi], 1)))
+def _features(h, c):
+    v = c.unsqueeze(1).expand_as(h)
+    return v, torch.cat([h, v, h - v, h * v], -1)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda vu, vi: fm(vu) + fm(vi), "cross term .* missing"),
-    (lambda vu, vi: fm(vu) + fm(vi) + 2 * (vi.sum(1) @ vu.sum(0)), "counted twice"),
-    (lambda vu, vi: fm(vi) + vi.sum(1) @ vu.sum(0), "user's own pairs"),
-    (lambda vu, vi: fm(vu).expand(vi.shape[0]), "wrong FM values"),
-    (lambda vu, vi: fm(vi)[:, None], "shape"),
-    (lambda vu, vi: 1 / 0, "ZeroDivisionError"),
+def test_din_pooling_check_accepts_the_reference():
+    check_din_pooling(reference_din_pooling)
+
+
+@pytest.mark.parametrize("mistake, message", [
+    ("no_mask", "mask is not applied"),
+    ("softmax", "softmax over the history"),
+    ("order", "another order"),
+    ("mean", "as a mean"),
 ])
-def test_shared_fm_check_names_the_mistake(wrong, message):
+def test_din_pooling_check_names_the_mistake(mistake, message):
+    def pooling(h, c, mask, scorer):
+        v, feats = _features(h, c)
+        if mistake == "order":
+            feats = torch.cat([v, h, h - v, h * v], -1)
+        s = scorer(feats).squeeze(-1)
+        m = mask.to(s.dtype)
+        if mistake == "softmax":
+            w = torch.softmax(s.masked_fill(~mask, -1e9), 1) * m
+        else:
+            w = s if mistake == "no_mask" else s * m
+        out = (w.unsqueeze(-1) * h).sum(1)
+        return out / m.sum(1, keepdim=True).clamp(min=1) if mistake == "mean" else out
+
     with pytest.raises(AssertionError, match=message):
-        check_shared_fm(wrong)
+        check_din_pooling(pooling)
 
 
-def test_corrected_probability_check_accepts_the_reference_and_the_logit_form():
-    check_corrected_probability(reference_corrected_probability)
-    check_corrected_probability(lambda p, r: 1 / (1 + np.exp(-(np.log(p / (1 - p)) + np.log(r)))))
+def test_din_pooling_check_reports_a_wrong_shape():
+    with pytest.raises(AssertionError, match="expected shape"):
+        check_din_pooling(lambda h, c, mask, scorer: h)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda p, r: p * r, "multiplied by keep"),
-    (lambda p, r: (p / (1 - p) / r) / (1 + p / (1 - p) / r), "divided by keep"),
-    (lambda p, r: p, "wrong values for keep=0.1"),
-])
-def test_corrected_probability_check_names_the_mistake(wrong, message):
-    with pytest.raises(AssertionError, match=message):
-        check_corrected_probability(wrong)
+def test_minibatch_l2_check_accepts_the_reference_and_names_mistakes():
+    check_minibatch_l2(reference_minibatch_l2)
+    with pytest.raises(AssertionError, match="counted several times"):
+        check_minibatch_l2(lambda t, ids, n: ((t[ids.reshape(-1)] ** 2).sum(1) / n[ids.reshape(-1)]).sum())
+    with pytest.raises(AssertionError, match="whole table"):
+        check_minibatch_l2(lambda t, ids, n: ((t ** 2).sum(1) / n).sum())
+    with pytest.raises(AssertionError, match="division by n_j is missing"):
+        check_minibatch_l2(lambda t, ids, n: (t[torch.unique(ids)] ** 2).sum())
 
 
-def test_latency_line_check_accepts_least_squares():
-    check_latency_line(lambda n, ms: tuple(np.polyfit(n, ms, 1)[::-1]))
+def _per_user(y, p, users, weighted=True, keep_one_class=False):
+    aucs, sizes = [], []
+    for u in np.unique(users):
+        sel = users == u
+        if 0 < y[sel].sum() < sel.sum():
+            aucs.append(roc_auc_score(y[sel], p[sel]))
+        elif keep_one_class:
+            aucs.append(0.5)
+        else:
+            continue
+        sizes.append(sel.sum())
+    return float(np.average(aucs, weights=sizes if weighted else None))
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda n, ms: tuple(np.polyfit(n, ms, 1)), "swapped"),
-    (lambda n, ms: (0.0, ms[-1] / n[-1]), "origin"),
-    (lambda n, ms: 3.0, "two numbers"),
-])
-def test_latency_line_check_names_the_mistake(wrong, message):
-    with pytest.raises(AssertionError, match=message):
-        check_latency_line(wrong)
+def test_gauc_check_accepts_a_correct_answer_and_names_mistakes():
+    check_gauc(gauc)
+    check_gauc(_per_user)
+    with pytest.raises(AssertionError, match="plain mean"):
+        check_gauc(lambda y, p, u: _per_user(y, p, u, weighted=False))
+    with pytest.raises(AssertionError, match="AUC over all impressions"):
+        check_gauc(lambda y, p, u: roc_auc_score(y, p))
+    with pytest.raises(AssertionError, match="one class only are counted"):
+        check_gauc(lambda y, p, u: _per_user(y, p, u, keep_one_class=True))
 
 
-@pytest.mark.parametrize("check, wrong, message", [
-    (check_shared_fm, lambda vu, vi: fm(vu) + fm(vi), "cross term .* missing"),
-    (check_corrected_probability, lambda p, r: p * r, "multiplied by keep"),
-    (check_latency_line, lambda n, ms: (0.0, ms[-1] / n[-1]), "origin"),
-    (check_latency_line, lambda n, ms: tuple(np.polyfit(n, ms, 1)), "swapped"),
-])
-def test_hidden_cases_name_the_same_mistakes(check, wrong, message):
-    with pytest.raises(AssertionError, match=message):
-        check(wrong, seed=12345)
+def _augru(kind):
+    def step(x, h, a, cell):
+        gi = torch.nn.functional.linear(x, cell.weight_ih, cell.bias_ih).chunk(3, -1)
+        gh = torch.nn.functional.linear(h, cell.weight_hh, cell.bias_hh).chunk(3, -1)
+        z = torch.sigmoid(gi[1] + gh[1])
+        n = torch.tanh(gi[2] + torch.sigmoid(gi[0] + gh[0]) * gh[2])
+        u = a[:, None] * (z if kind == "z_as_update" else 1 - z)
+        if kind == "agru":
+            return (1 - a[:, None]) * h + a[:, None] * n
+        return (1 - u) * h + u * n
+    return step
+
+
+def test_augru_check_accepts_the_reference_and_names_mistakes():
+    check_augru_step(_augru("right"))
+    # With a scalar attention, scaling the gate equals interpolating between h and the GRU step.
+    check_augru_step(lambda x, h, a, cell: (1 - a[:, None]) * h + a[:, None] * cell(x, h))
+    with pytest.raises(AssertionError, match="AGRU"):
+        check_augru_step(_augru("agru"))
+    with pytest.raises(AssertionError, match="z gate is used as the update gate"):
+        check_augru_step(_augru("z_as_update"))

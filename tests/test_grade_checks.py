@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from rankcourse import losses
-from rankcourse.exercises import appendix_a, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
+from rankcourse.exercises import appendix_a, ch01, ch02, ch03, ch04, ch05, ch06, ch08, ch09, ch10
 from rankcourse.grade import check as grade_check
 from rankcourse.grade.exercises import course_chapters, default_course_folder
 from rankcourse.grade.feedback import feedback, hint
@@ -54,14 +54,14 @@ SOLUTIONS = {
     ch04.check_first_layer_jacobian: ch04.reference_first_layer_jacobian,
     ch05.check_mmoe_mixture: ch05.reference_mmoe_mixture,
     ch06.check_platt_scaling: _platt,
-    ch07.check_encode_categorical: ch07.reference_encode_categorical,
-    ch08.check_din_pooling: ch08.reference_din_pooling,
-    ch08.check_minibatch_l2: ch08.reference_minibatch_l2,
-    ch08.check_gauc: gauc,
-    ch08.check_augru_step: _augru,
-    ch09.check_shared_fm: ch09.reference_shared_fm,
-    ch09.check_corrected_probability: ch09.reference_corrected_probability,
-    ch09.check_latency_line: lambda n, ms: tuple(np.polyfit(n, ms, 1)[::-1]),
+    ch08.check_encode_categorical: ch08.reference_encode_categorical,
+    ch09.check_din_pooling: ch09.reference_din_pooling,
+    ch09.check_minibatch_l2: ch09.reference_minibatch_l2,
+    ch09.check_gauc: gauc,
+    ch09.check_augru_step: _augru,
+    ch10.check_shared_fm: ch10.reference_shared_fm,
+    ch10.check_corrected_probability: ch10.reference_corrected_probability,
+    ch10.check_latency_line: lambda n, ms: tuple(np.polyfit(n, ms, 1)[::-1]),
     appendix_a.check_allreduce_seconds: appendix_a.reference_allreduce_seconds,
 }
 
@@ -222,7 +222,7 @@ def _corrected_via_scorer(p, keep):
      "rankcourse.losses.bce_grad"),
     ("ch04-ex-first-layer-jacobian", "check_first_layer_jacobian", "rankcourse.exercises.ch04",
      _jacobian_via_cross_net, "rankcourse.layers.cross.CrossNetV2"),
-    ("ch09-ex-correct", "check_corrected_probability", "rankcourse.exercises.ch09", _corrected_via_scorer,
+    ("ch10-ex-correct", "check_corrected_probability", "rankcourse.exercises.ch10", _corrected_via_scorer,
      "rankcourse.serving.scorer.corrected_probability"),
 ], ids=["smoothing through bce_grad", "jacobian through CrossNetV2", "calibration through the scorer"])
 def test_package_code_of_the_new_exercises_counts_as_a_reference(tmp_path, label, check, module, answer, used):
@@ -240,7 +240,7 @@ def test_subclass_of_a_package_answer_gets_uses_reference(tmp_path):
     def answer(behaviours, candidate, mask, scorer):
         return MyPooling(behaviours.shape[-1]).double()(behaviours, candidate, mask)
 
-    outcome = _graded(tmp_path, "ch08-ex-din-pooling", "check_din_pooling", "rankcourse.exercises.ch08", answer)
+    outcome = _graded(tmp_path, "ch09-ex-din-pooling", "check_din_pooling", "rankcourse.exercises.ch09", answer)
     assert outcome["verdict"] == "uses-reference"
 
 
@@ -324,8 +324,8 @@ def test_hints_contain_no_expected_value():
 
 
 @pytest.mark.parametrize("check, wrong", [
-    (ch07.check_encode_categorical, lambda t, v, m: ch07.reference_encode_categorical(t, v, 1)),
-    (ch08.check_minibatch_l2, lambda table, ids, counts: (table[ids.reshape(-1)] ** 2).sum()),
+    (ch08.check_encode_categorical, lambda t, v, m: ch08.reference_encode_categorical(t, v, 1)),
+    (ch09.check_minibatch_l2, lambda table, ids, counts: (table[ids.reshape(-1)] ** 2).sum()),
     (appendix_a.check_allreduce_seconds, lambda r, d, w, g: 8 * appendix_a.reference_allreduce_seconds(r, d, w, g)),
     (ch06.check_platt_scaling, lambda z, y: tuple(reversed(_platt(z, y)))),
 ], ids=["vocabulary", "mini-batch l2", "all-reduce", "platt"])

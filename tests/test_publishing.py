@@ -104,23 +104,23 @@ def test_a_version_bump_moves_every_pin_to_the_new_tag(tmp_path):
     init.write_text(init.read_text(encoding="utf8").replace(
         f'__version__ = "{COURSE.version}"', '__version__ = "9.8.7"'), encoding="utf8")
     stale = set_home.differences(root)
-    assert any(p.startswith("_config.yml") for p in stale) and any("07_real_logs" in p for p in stale)
+    assert any(p.startswith("_config.yml") for p in stale) and any("08_real_logs" in p for p in stale)
     assert _run_set_home(root).returncode == 0
-    assert 'RELEASE = "v9.8.7"' in "".join(_first_code_cell(root / "notebooks" / "student" / "07_real_logs.ipynb")["source"])
+    assert 'RELEASE = "v9.8.7"' in "".join(_first_code_cell(root / "notebooks" / "student" / "08_real_logs.ipynb")["source"])
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf8"))
     assert config["repository"]["branch"] == "v9.8.7" and "v9.8.7" in config["html"]["extra_footer"]
 
 
 def test_a_new_chapter_with_the_old_first_cell_is_caught_and_fixed_by_the_command(tmp_path):
     root = _copy_of_the_repository(tmp_path / "repo")
-    new = root / "notebooks" / "09_serving.ipynb"
+    new = root / "notebooks" / "10_serving.ipynb"
     shutil.copy(root / "notebooks" / "01_framework_and_losses.ipynb", new)
     _set_first_code_cell(new, OLD_FORM_CELL)
     problems = "\n".join(set_home.differences(root))
-    assert "notebooks/09_serving.ipynb differs" in problems and "notebooks/student/09_serving.ipynb" in problems
+    assert "notebooks/10_serving.ipynb differs" in problems and "notebooks/student/10_serving.ipynb" in problems
     assert _run_set_home(root).returncode == 0
     assert "".join(_first_code_cell(new)["source"]) == set_home.install_cell(COURSE)
-    assert (root / "notebooks" / "student" / "09_serving.ipynb").is_file()
+    assert (root / "notebooks" / "student" / "10_serving.ipynb").is_file()
 
 
 def test_install_cell_pins_the_release_and_installs_only_in_colab():
@@ -298,7 +298,7 @@ import json, os, sys, urllib.request
 import rankcourse
 from rankcourse.datasets import census, load_census
 
-# Chapter 7's data cell: load_census(full=FULL, download=True, seed=0).
+# Chapter 8's data cell: load_census(full=FULL, download=True, seed=0).
 small = load_census(full=False, download=True, seed=0)
 # FULL (a GPU runtime) also downloads the UCI training file; here its URL is a local file.
 census.CENSUS_TRAIN_URL = sys.argv[1]
@@ -329,7 +329,7 @@ def _dependencies_without_rankcourse(tmp: Path) -> Path:
 
 
 def test_wheel_installed_outside_the_checkout_loads_the_census_data_like_colab(wheel, tmp_path):
-    """Install the wheel as Colab's install cell does, then run chapter 7's data path.
+    """Install the wheel as Colab's install cell does, then run chapter 8's data path.
 
     "Clean" here means: a new virtual environment in a temporary folder, not the checkout; no
     PYTHONPATH; the working directory and HOME outside the checkout; rankcourse only from the

@@ -1,4 +1,4 @@
-"""Chapter 8's data with string ids: the re-encoded splits equal the raw values sent through the encoder."""
+"""Chapter 9's data with string ids: the re-encoded splits equal the raw values sent through the encoder."""
 
 from __future__ import annotations
 

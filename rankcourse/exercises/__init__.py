@@ -1,4 +1,4 @@
-"""Self-checks for the chapters' code exercises: one module per chapter (``ch01`` ... ``ch06``).
+"""Self-checks for the chapters' code exercises: one module per chapter (``ch01`` ... ``ch10``) and ``appendix_a``.
 
 Each check takes the student's function or module, runs it on small inputs against a reference,
 and raises ``AssertionError`` with a message that says *what* is wrong (the shape, the value, the

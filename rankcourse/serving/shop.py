@@ -1,4 +1,4 @@
-"""Chapter 8's behaviour data as a shop that receives raw requests: string ids, vocabularies, requests.
+"""Chapter 9's behaviour data as a shop that receives raw requests: string ids, vocabularies, requests.
 
 :func:`~rankcourse.data.make_behaviour_data` draws integer ids. A served model sees strings, so here
 user ``k`` is ``"u<k>"``, item ``k`` is ``"i<k>"`` and category ``k`` is ``"c<k>"``, and
