@@ -31,6 +31,9 @@ MAX_VISIBLE_LINES = 30
 MAX_WORDS = 5000
 MAX_MEAN_SENTENCE = 22.0
 HIDDEN_TAGS = {"hide-input", "remove-input", "hide-cell", "remove-cell"}
+# Directives whose body is not prose.
+PLAIN_DIRECTIVES = {"math", "code", "code-block", "code-cell", "literalinclude", "glue:figure",
+                    "raw", "mermaid", "bibliography", "tableofcontents", "list-table", "csv-table"}
 
 _FENCE = re.compile(r"^(`{3,}|~{3,}|:{3,})")
 _DISPLAY_MATHS = re.compile(r"\$\$.*?\$\$", re.DOTALL)
@@ -51,21 +54,27 @@ def _source(cell: dict) -> str:
 def prose_blocks(markdown: str) -> list[str]:
     """The paragraphs and list items of a markdown cell, as plain text (no maths, code or tables)."""
     text = _DISPLAY_MATHS.sub(" ", _HTML.sub(" ", markdown))
-    blocks, current, in_fence = [], [], False
+    blocks, current = [], []
+    fences: list[tuple[str, bool]] = []  # open fences: (marker, is its body prose?)
     for line in text.splitlines():
         stripped = line.strip()
-        if _FENCE.match(stripped):
-            # a directive's own body (admonition, figure caption) is prose; a code fence is not
-            in_fence = not in_fence if stripped.lstrip("`~:").strip() in ("", "python", "text", "bash",
-                                                                          "console", "none") else in_fence
+        fence = _FENCE.match(stripped)
+        if fence:
             current and blocks.append(" ".join(current))
             current = []
+            marker, rest = fence.group(1), stripped[len(fence.group(1)):].strip()
+            if not rest and fences and fences[-1][0][0] == marker[0] and len(marker) >= len(fences[-1][0]):
+                fences.pop()  # a bare fence closes the innermost open one
+            else:
+                # a directive's body (admonition, dropdown, figure caption) is prose;
+                # code, maths and a fence with a language name are not
+                directive = re.match(r"\{([\w:-]+)\}", rest)
+                prose = bool(directive) and directive.group(1) not in PLAIN_DIRECTIVES
+                fences.append((marker, prose and all(p for _, p in fences)))
             continue
-        if in_fence or stripped.startswith(("|", ":", "(", "#")) or not stripped:
-            if stripped.startswith("#"):
-                current and blocks.append(" ".join(current))
-                current = []
-            elif not stripped:
+        in_code = bool(fences) and not fences[-1][1]
+        if in_code or stripped.startswith(("|", ":", "(", "#")) or not stripped:
+            if stripped.startswith("#") or not stripped:
                 current and blocks.append(" ".join(current))
                 current = []
             continue
