@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ..plots import COURSE_PALETTE
 
@@ -51,7 +51,7 @@ def plot_expert_sweep(sweep: pd.DataFrame, shared_bottom: Mapping[float, float],
     """
     _check_columns(sweep, ("experts", "correlation", value), "sweep")
     if ax is None:
-        _, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.4))
+        _, ax = plt.subplots(figsize=(COLUMN_INCHES, 3.8), layout="constrained")
     for i, (rho, runs) in enumerate(sweep.groupby("correlation", sort=True)):
         colour = COURSE_PALETTE[i % len(COURSE_PALETTE)]
         by_n = runs.groupby("experts")[value]
@@ -68,10 +68,13 @@ def plot_expert_sweep(sweep: pd.DataFrame, shared_bottom: Mapping[float, float],
            title="MMoE by number of experts\n(dashed: Shared-Bottom, 113 units)")
     ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xticks(experts, [str(int(n)) for n in experts])
-    for axis in (ax.yaxis,):  # plain numbers (0.1, 0.2) rather than powers of ten
-        axis.set_major_formatter(FormatStrFormatter("%g"))
-        axis.set_minor_formatter(FormatStrFormatter("%g"))
-    ax.legend(title="task correlation")
+    # plain numbers at 1, 2 and 5 times a power of ten, rather than powers of ten
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high * 3.5)  # room for the legend above the dashed lines
+    ax.legend(title="task correlation", ncol=2, loc="upper center")
     return ax
 
 
