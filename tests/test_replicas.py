@@ -182,3 +182,38 @@ def test_copies_may_share_a_data_set():
     _train_alone(ref, data[1].train, 12, 32, 3e-3, seed=6, schedule="constant")
     for p, q in zip(ref.parameters(), models64[1].parameters()):
         torch.testing.assert_close(q, p, atol=1e-10, rtol=1e-9)
+
+
+def test_seeded_copies_repeat_a_seed_and_differ_across_seeds():
+    from rankcourse.scale.replicas import seeded_copies
+
+    schema = make_mmoe_regression(1.0, 50, dim=DIM, seed=0).schema
+    a, b, a_again = seeded_copies(lambda: BUILDERS["mmoe"](schema), [0, 1, 0])
+    for wa, wb, wa2 in zip(a.parameters(), b.parameters(), a_again.parameters()):
+        torch.testing.assert_close(wa, wa2)
+    assert any(not torch.equal(wa, wb) for wa, wb in zip(a.parameters(), b.parameters()))
+
+
+def test_step_milliseconds_times_both_steps_and_leaves_the_models_alone():
+    from rankcourse.scale.replicas import step_milliseconds
+
+    d = make_mmoe_regression(0.5, 300, dim=DIM, seed=0)
+    models = _models(BUILDERS["mmoe"], d.schema, 3)
+    before = [copy.deepcopy(m.state_dict()) for m in models]
+    loop_ms, stacked_ms = step_milliseconds(models, d.train.dense, d.train.labels, batch_size=16,
+                                            repeats=2, device="cpu")
+    assert loop_ms > 0 and stacked_ms > 0
+    for m, state in zip(models, before):
+        for name, w in m.state_dict().items():
+            torch.testing.assert_close(w, state[name])
+
+
+def test_step_milliseconds_names_mismatched_rows_and_a_too_large_batch():
+    from rankcourse.scale.replicas import step_milliseconds
+
+    d = make_mmoe_regression(0.5, 300, dim=DIM, seed=0)
+    models = _models(BUILDERS["mmoe"], d.schema, 2)
+    with pytest.raises(ValueError, match=r"dense \(10, 6\) and labels \(9, 2\)"):
+        step_milliseconds(models, d.train.dense[:10], d.train.labels[:9], batch_size=4)
+    with pytest.raises(ValueError, match="batch_size=64 exceeds the 10 rows"):
+        step_milliseconds(models, d.train.dense[:10], d.train.labels[:10], batch_size=64)

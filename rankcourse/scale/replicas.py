@@ -23,6 +23,8 @@ follows the same trajectory as the same model trained alone on the same batches
   synthetic experiment), built from the course models and written back into them.
 * :func:`train_replicas` -- Adam on all copies at once; every copy reads its own data set.
 * :func:`batch_indices` -- the row order used by :func:`train_replicas`.
+* :func:`seeded_copies` -- one fresh model per seed, each built right after seeding.
+* :func:`step_milliseconds` -- one Adam step of the copies, timed as a loop and stacked.
 
 The loop is :func:`rankcourse.engine.run_epochs`, the one under ``fit``; what stacked copies bring
 is their step (:class:`ReplicaStep`), their batches (:class:`StackedBatches`) and their log
@@ -31,8 +33,10 @@ is their step (:class:`ReplicaStep`), their batches (:class:`StackedBatches`) an
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Iterator, Sequence
+import time
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,10 +49,11 @@ from ..engine import RunningLoss, run_epochs
 from ..layers.experts import ParallelMLP
 from ..losses import default_loss
 from ..models.multitask import MMoE, OMoE, SharedBottom
+from ..runtime import seed_everything
 from ..training import check_learning_rate, check_positive_int, make_adam, resolve_device
 
 __all__ = ["StackedMultiTask", "train_replicas", "batch_indices", "epoch_rows", "StackedBatches",
-           "ReplicaStep", "ReplicaLog"]
+           "ReplicaStep", "ReplicaLog", "seeded_copies", "step_milliseconds"]
 
 
 def _check_relu(module: nn.Module, where: str) -> None:
@@ -530,3 +535,79 @@ def train_replicas(
     for m in models:
         m.eval()
     return pd.DataFrame(log.rows)
+
+
+# ---------------------------------------------------------------------- helpers for experiments
+def seeded_copies(build: Callable[[], nn.Module], seeds: Iterable[int]) -> list[nn.Module]:
+    """One model per seed: ``seed_everything(s)``, then ``build()``.
+
+    The same seed gives the same initial weights, so runs that share a seed differ only in their
+    data (chapter 5 gives every task correlation the same seeds 0, 1, ...).
+    """
+    models = []
+    for s in seeds:
+        seed_everything(int(s))
+        models.append(build())
+    return models
+
+
+def _timed(step: Callable[[Tensor], None], n_rows: int, batch_size: int, repeats: int,
+           device: torch.device) -> float:
+    """Milliseconds per call of ``step(rows)`` on random batches, after one warm-up call."""
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step(torch.arange(batch_size, device=device))  # warm-up: allocations, Adam's state
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        step(torch.randint(0, n_rows, (batch_size,), device=device))
+    sync()
+    return 1e3 * (time.perf_counter() - t0) / repeats
+
+
+def step_milliseconds(models: Sequence[nn.Module], dense: Tensor, labels: Tensor, *,
+                      batch_size: int = 128, repeats: int = 5, lr: float = 3e-3,
+                      device: str | torch.device | None = None) -> tuple[float, float]:
+    """Time one Adam step of ``C`` copies: a Python loop over the models, then one stacked step.
+
+    Both versions train every copy on the same batch of ``dense (n, D)`` and ``labels (n, T)``
+    rows (mean squared error summed over the tasks). They work on deep copies, so ``models`` are
+    left as they were.
+
+    Returns:
+        ``(loop_ms, stacked_ms)``: milliseconds per step, after one warm-up step.
+    """
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(repeats, "repeats")
+    if dense.dim() != 2 or labels.dim() != 2 or dense.shape[0] != labels.shape[0]:
+        raise ValueError(f"dense must be (n, D) and labels (n, T) with the same n, got "
+                         f"dense {tuple(dense.shape)} and labels {tuple(labels.shape)}")
+    if batch_size > dense.shape[0]:
+        raise ValueError(f"batch_size={batch_size} exceeds the {dense.shape[0]} rows given")
+    device = resolve_device(device)
+    copies = [copy.deepcopy(m).to(device) for m in models]
+    stacked = StackedMultiTask(copies).to(device)
+    x, y = dense.to(device), labels.to(device)
+    no_ids = torch.zeros(len(x), 0, dtype=torch.long, device=device)
+    loop_opts = [torch.optim.Adam(m.parameters(), lr=lr) for m in copies]
+    stacked_opt = torch.optim.Adam(stacked.parameters(), lr=lr)
+
+    def loop_step(rows: Tensor) -> None:
+        for m, opt in zip(copies, loop_opts):
+            loss = ((m(x[rows], no_ids[rows]) - y[rows]) ** 2).mean(0).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    def stacked_step(rows: Tensor) -> None:
+        out = stacked(x[rows].expand(len(copies), -1, -1))  # (C, batch, T): one batch for all
+        loss = ((out - y[rows]) ** 2).mean(1).sum()  # the sum over copies of their own losses
+        stacked_opt.zero_grad()
+        loss.backward()
+        stacked_opt.step()
+
+    loop_ms = _timed(loop_step, len(x), batch_size, repeats, device)
+    stacked_ms = _timed(stacked_step, len(x), batch_size, repeats, device)
+    return loop_ms, stacked_ms
