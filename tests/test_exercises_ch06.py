@@ -106,3 +106,23 @@ def test_pooling_check_draws_other_cases_under_a_grading_seed():
     # ... and a wrong one fails both (the mistakes do not depend on the values drawn).
     with pytest.raises(AssertionError, match="EMPTY history"):
         check_behaviour_pooling(SoftmaxNoGuard, seed=5)
+
+
+def test_the_chapter_solution_defines_the_answer_the_grader_reads():
+    # The grader saves the object bound to the exercise's answer name. A solution that passes
+    # something else to the check (the package's TargetAttentionPooling) leaves the student's stub
+    # in place, and the chapter's own solution is graded "not attempted".
+    import json
+    import re
+    from pathlib import Path
+
+    from rankcourse.grade.exercises import graded_exercises
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "06_tuning.ipynb"
+    notebook = json.loads(path.read_text(encoding="utf8"))
+    exercises = {e.label: e for e in graded_exercises(notebook)}
+    assert exercises["ch06-ex-attention"].answer == "UserBehaviourPooling"
+    solutions = ["".join(c["source"]) for c in notebook["cells"]
+                 if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert any(re.search(r"^class UserBehaviourPooling\(nn\.Module\)", s, re.MULTILINE) for s in solutions)
+    assert any(re.search(r"^check_behaviour_pooling\(UserBehaviourPooling\)", s, re.MULTILINE) for s in solutions)

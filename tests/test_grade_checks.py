@@ -244,6 +244,29 @@ def test_subclass_of_a_package_answer_gets_uses_reference(tmp_path):
     assert outcome["verdict"] == "uses-reference"
 
 
+@pytest.mark.parametrize("use_package", [False, True], ids=["own module", "package module"])
+def test_behaviour_pooling_answer_is_graded_and_the_package_pooling_is_a_reference(tmp_path, use_package):
+    class OwnPooling(torch.nn.Module):  # DIN's unit written out: the student's own code
+        def __init__(self, dim):
+            super().__init__()
+            self.score = torch.nn.Sequential(torch.nn.Linear(4 * dim, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+        def forward(self, history, candidate, mask):
+            c = candidate.unsqueeze(1).expand_as(history)
+            w = self.score(torch.cat([history, c, history - c, history * c], -1)).squeeze(-1)
+            return ((w * mask.to(w.dtype)).unsqueeze(-1) * history).sum(1)
+
+    class PackagePooling(TargetAttentionPooling):
+        def __init__(self, dim):
+            super().__init__(dim, 8)
+
+    answer = PackagePooling if use_package else OwnPooling
+    outcome = _graded(tmp_path, "ch06-ex-attention", "check_behaviour_pooling", "rankcourse.exercises.ch06", answer,
+                      seed=5)
+    assert outcome["verdict"] == ("uses-reference" if use_package else "pass"), outcome
+    assert outcome["hidden_cases"]
+
+
 def test_answer_that_patches_torch_while_checked_is_an_error_not_a_pass(tmp_path):
     def answer(logits, labels):
         torch.allclose = lambda *a, **k: True  # would make every comparison pass
