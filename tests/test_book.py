@@ -132,10 +132,10 @@ def _collect(page: Path) -> _ResourceCollector:
 # --------------------------------------------------------------------------- sources
 
 
-def test_there_are_the_nine_chapter_notebooks_and_the_appendix():
+def test_there_are_the_ten_chapter_notebooks_and_the_appendix():
     names = [p.name for p in NOTEBOOKS]
     for chapter in ("01_framework_and_losses", "02_wide_and_deep", "03_deepfm", "04_dcn", "05_mmoe",
-                    "06_tuning", "08_real_logs", "09_behaviour_sequences", "10_serving", "A_scaling_out"):
+                    "06_tuning", "07_imbalance_and_task_weights", "08_real_logs", "09_behaviour_sequences", "10_serving", "A_scaling_out"):
         assert f"{chapter}.ipynb" in names, f"notebooks/{chapter}.ipynb is missing"
 
 

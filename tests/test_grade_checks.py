@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from rankcourse import losses
-from rankcourse.exercises import appendix_a, ch01, ch02, ch03, ch04, ch05, ch06, ch08, ch09, ch10
+from rankcourse.exercises import appendix_a, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10
 from rankcourse.grade import check as grade_check
 from rankcourse.grade.exercises import course_chapters, default_course_folder
 from rankcourse.grade.feedback import feedback, hint
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _platt(z, y):
     if len(np.unique(y)) < 2:
         raise ValueError("one class")
-    return ch06.reference_platt(z, y)
+    return ch07.reference_platt(z, y)
 
 
 def _augru(x, h, a, cell):
@@ -53,7 +53,7 @@ SOLUTIONS = {
     ch04.check_cin_weight_gradient: ch04.reference_cin_weight_gradient,
     ch04.check_first_layer_jacobian: ch04.reference_first_layer_jacobian,
     ch05.check_mmoe_mixture: ch05.reference_mmoe_mixture,
-    ch06.check_platt_scaling: _platt,
+    ch07.check_platt_scaling: _platt,
     ch08.check_encode_categorical: ch08.reference_encode_categorical,
     ch09.check_din_pooling: ch09.reference_din_pooling,
     ch09.check_minibatch_l2: ch09.reference_minibatch_l2,
@@ -244,6 +244,29 @@ def test_subclass_of_a_package_answer_gets_uses_reference(tmp_path):
     assert outcome["verdict"] == "uses-reference"
 
 
+@pytest.mark.parametrize("use_package", [False, True], ids=["own module", "package module"])
+def test_behaviour_pooling_answer_is_graded_and_the_package_pooling_is_a_reference(tmp_path, use_package):
+    class OwnPooling(torch.nn.Module):  # DIN's unit written out: the student's own code
+        def __init__(self, dim):
+            super().__init__()
+            self.score = torch.nn.Sequential(torch.nn.Linear(4 * dim, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+        def forward(self, history, candidate, mask):
+            c = candidate.unsqueeze(1).expand_as(history)
+            w = self.score(torch.cat([history, c, history - c, history * c], -1)).squeeze(-1)
+            return ((w * mask.to(w.dtype)).unsqueeze(-1) * history).sum(1)
+
+    class PackagePooling(TargetAttentionPooling):
+        def __init__(self, dim):
+            super().__init__(dim, 8)
+
+    answer = PackagePooling if use_package else OwnPooling
+    outcome = _graded(tmp_path, "ch06-ex-attention", "check_behaviour_pooling", "rankcourse.exercises.ch06", answer,
+                      seed=5)
+    assert outcome["verdict"] == ("uses-reference" if use_package else "pass"), outcome
+    assert outcome["hidden_cases"]
+
+
 def test_answer_that_patches_torch_while_checked_is_an_error_not_a_pass(tmp_path):
     def answer(logits, labels):
         torch.allclose = lambda *a, **k: True  # would make every comparison pass
@@ -327,7 +350,7 @@ def test_hints_contain_no_expected_value():
     (ch08.check_encode_categorical, lambda t, v, m: ch08.reference_encode_categorical(t, v, 1)),
     (ch09.check_minibatch_l2, lambda table, ids, counts: (table[ids.reshape(-1)] ** 2).sum()),
     (appendix_a.check_allreduce_seconds, lambda r, d, w, g: 8 * appendix_a.reference_allreduce_seconds(r, d, w, g)),
-    (ch06.check_platt_scaling, lambda z, y: tuple(reversed(_platt(z, y)))),
+    (ch07.check_platt_scaling, lambda z, y: tuple(reversed(_platt(z, y)))),
 ], ids=["vocabulary", "mini-batch l2", "all-reduce", "platt"])
 def test_hints_of_other_checks_show_no_decimal_value(check, wrong):
     message = _failure(check, wrong, seed=9)

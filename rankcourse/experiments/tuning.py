@@ -1,5 +1,5 @@
-"""Bookkeeping for chapter 6 (hyperparameters and tuning): gradient flow through deep MLPs and the
-summary rows of the imbalance experiment.
+"""Bookkeeping for chapter 6 (capacity and tuning: gradient flow through deep MLPs) and chapter 7
+(class imbalance and task weights: the summary rows of the imbalance experiment).
 
 The chapter keeps on the page what it teaches (the formula for the variance gain, the models, the
 corrections); this module holds the loops and tables around them.

@@ -21,6 +21,7 @@ PACKAGE_ANSWERS: dict[str, tuple[str, ...]] = {
     "check_first_layer_jacobian": ("rankcourse.layers.cross.CrossNetV2",),
     "check_encode_categorical": ("rankcourse.datasets._common.Vocabulary",),
     "check_din_pooling": ("rankcourse.layers.attention.TargetAttentionPooling",),
+    "check_behaviour_pooling": ("rankcourse.layers.attention.TargetAttentionPooling",),
     "check_gauc": ("rankcourse.group_metrics.gauc", "rankcourse.group_metrics.per_user_auc"),
     "check_augru_step": ("rankcourse.layers.attention.AUGRUCell",),
     # The serving engine splits the FM term the same way; the full-row FM layer gives the same values.
