@@ -29,7 +29,10 @@ N_ITEMS, N_CATEGORIES, N_USERS = 1000, 20, 1000
 
 
 def plot_histories(lengths: np.ndarray, matches: np.ndarray, max_len: int) -> Figure:
-    """Two stacked histograms: users by history length; impressions by matching behaviours."""
+    """Two stacked histograms: users by history length; impressions by matching behaviours.
+
+    Returns the Figure, 6.8 inches wide; the caller shows it (no ``plt.show()`` here).
+    """
     lengths, matches = np.asarray(lengths), np.asarray(matches)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 5.6))
     top.hist(lengths, bins=np.arange(max_len + 2) - 0.5, color="C0")

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -88,7 +87,10 @@ def gate_summary(gates: Tensor) -> GateSummary:
 
 
 def plot_paired_seeds(auc_by_seed: pd.DataFrame, ylabel: str = "test AUC (income)") -> Figure:
-    """One line per seed (a row of ``auc_by_seed``) across the models (its columns)."""
+    """One line per seed (a row of ``auc_by_seed``) across the models (its columns).
+
+    Returns the Figure, 6.8 inches wide; the caller shows it (no ``plt.show()`` here).
+    """
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 3.4))
     models = [str(c) for c in auc_by_seed.columns]
     for seed, aucs in auc_by_seed.iterrows():
@@ -103,6 +105,10 @@ def plot_gate_means(mean_gates: Mapping[int, Tensor], task_labels: Sequence[str]
     """A heatmap of each seed's mean gate weights (tasks x experts), one row of panels per seed.
 
     The panels are stacked, so the figure stays within the book's column for any number of seeds.
+    Returns the Figure; the caller shows it.
+
+    Raises:
+        ValueError: if there is no seed, or a seed's number of tasks differs from the labels'.
     """
     if not mean_gates:
         raise ValueError("mean_gates is empty: no seed to draw")
