@@ -36,6 +36,8 @@ def test_history_figure_stacks_two_panels_within_the_column():
     assert fig.get_figwidth() <= 6.8 and len(fig.axes) == 2
     assert f"median {np.median(lengths):.0f}" in fig.axes[0].get_title()
     assert sum(p.get_height() for p in fig.axes[0].patches) == 200  # every user counted
+    for ax in fig.axes:  # counts: whole-number ticks only
+        assert all(float(t).is_integer() for t in ax.get_xticks())
 
 
 def test_attention_figure_colours_relevant_behaviours_apart():

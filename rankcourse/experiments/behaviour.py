@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..models import BehaviourRanker
 from ..models.sequence import POOLINGS
@@ -42,6 +43,8 @@ def plot_histories(lengths: np.ndarray, matches: np.ndarray, max_len: int) -> Fi
     bottom.hist(matches, bins=np.arange(matches.max() + 2) - 0.5, color="C1")
     bottom.set(title="Behaviours sharing the candidate's category",
                xlabel="$n_u(c_i)$", ylabel="test impressions", yscale="log")
+    for ax in (top, bottom):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts, not fractions
     fig.tight_layout()
     return fig
 
