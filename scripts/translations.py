@@ -21,7 +21,6 @@ locale/translations.toml; tests/test_translations.py enforces it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -36,12 +35,12 @@ sys.path.insert(0, str(ROOT / "book" / "_ext"))
 from book_translations import (  # noqa: E402
     LOCALE_DIR,
     Settings,
-    catalogue_messages,
     needs_translation,
-    translate_notebook,
+    translated_student_text,
     translation_of,
+    zh_student_path,
 )
-from student_notebooks import chapter_notebooks, strip_solutions, student_path  # noqa: E402
+from student_notebooks import chapter_notebooks  # noqa: E402
 
 GETTEXT_DIR = ROOT / "_build" / "gettext"
 
@@ -146,22 +145,6 @@ def status(language: str) -> int:
     return 0
 
 
-def zh_student_path(source: Path, language: str) -> Path:
-    """notebooks/NAME.ipynb -> notebooks/student/<language>/NAME.ipynb."""
-    english = student_path(source)
-    return english.parent / language / english.name
-
-
-def translated_student_text(source: Path, settings: Settings) -> tuple[str, list[str]]:
-    """The translated student copy of a chapter and the report of cells left in English."""
-    name = source.relative_to(ROOT).as_posix()
-    notebook = strip_solutions(json.loads(source.read_text(encoding="utf8")), name)
-    page = source.relative_to(ROOT).with_suffix("").as_posix()
-    po = polib.pofile(str(settings.catalogue(ROOT, page)))
-    translated, report = translate_notebook(notebook, catalogue_messages(po, settings.keep_as_is), name)
-    return json.dumps(translated, indent=1, ensure_ascii=False) + "\n", report
-
-
 def notebooks(language: str, check: bool) -> int:
     settings = Settings.read(ROOT, language)
     stale = []
@@ -170,7 +153,7 @@ def notebooks(language: str, check: bool) -> int:
         target = zh_student_path(source, language)
         if page not in settings.translated:
             continue
-        text, report = translated_student_text(source, settings)
+        text, report = translated_student_text(source, ROOT, settings)
         for line in report:
             print(line)
         if target.is_file() and target.read_text(encoding="utf8") == text:

@@ -177,6 +177,26 @@ def translate_config(config: dict[str, Any], settings: Settings, edition: str) -
     return config
 
 
+def glossary_terms(root: Path, settings: Settings, page: str = "book/glossary") -> list[str]:
+    """The Chinese terms of the glossary (its messages written in Chinese, split at ``/``).
+
+    Chinese search splits text into words with jieba; given these as a user dictionary
+    (``html_search_options = {"dict": ...}``), a term such as 特征交叉 is indexed whole as well as
+    in its parts, so a reader who searches for the term finds it.
+    """
+    import polib
+
+    terms: set[str] = set()
+    for entry in polib.pofile(str(settings.catalogue(root, page))):
+        if entry.obsolete or not is_chinese(entry.msgid):
+            continue
+        for part in re.split(r"[/／、；;,，]", re.sub(r"[(（][^)）]*[)）]", "", entry.msgid)):
+            part = part.strip()
+            if part and all(_CJK.match(c) for c in part):
+                terms.add(part)
+    return sorted(terms)
+
+
 # --------------------------------------------------------------------------- notebooks
 
 _FENCE_OR_OPTION = re.compile(r"^\s*(?:`{3,}|:{3,}|:[\w-]+:|\(.+\)=\s*$|<!--.*-->\s*$)")
@@ -241,6 +261,31 @@ def translate_notebook(notebook: dict[str, Any], messages: dict[str, str | None]
         else:
             cell["source"] = text
     return result, report
+
+
+def zh_student_path(source: Path, language: str) -> Path:
+    """Where the translated student copy of ``notebooks/NAME.ipynb`` lives:
+    ``notebooks/student/<language>/NAME.ipynb``."""
+    from student_notebooks import student_path
+
+    english = student_path(source)
+    return english.parent / language / english.name
+
+
+def translated_student_text(source: Path, root: Path, settings: Settings) -> tuple[str, list[str]]:
+    """The text of the translated, solution-free student copy of the chapter `source` (under
+    `root`), and the report of the cells left in English."""
+    import json
+
+    import polib
+    from student_notebooks import strip_solutions
+
+    name = source.resolve().relative_to(root.resolve()).as_posix()
+    notebook = strip_solutions(json.loads(source.read_text(encoding="utf8")), name)
+    catalogue = settings.catalogue(root, name.removesuffix(".ipynb"))
+    messages = catalogue_messages(polib.pofile(str(catalogue)), settings.keep_as_is) if catalogue.is_file() else {}
+    translated, report = translate_notebook(notebook, messages, name)
+    return json.dumps(translated, indent=1, ensure_ascii=False) + "\n", report
 
 
 def catalogue_messages(po: Any, keep_as_is: frozenset[str] = frozenset()) -> dict[str, str | None]:
