@@ -167,6 +167,16 @@ def test_every_translation_keeps_the_tokens_of_its_message(po_path):
     assert not problems, f"{_page(po_path)}:\n" + "\n".join(problems)
 
 
+@pytest.mark.parametrize("po_path", PO_FILES, ids=_page)
+def test_every_translation_keeps_the_chinese_that_its_english_quotes(po_path):
+    """The English pages quote the source chapter's Chinese text; the translation keeps it exactly."""
+    problems = [f"{e.msgid[:80]!r}: lacks {run!r}"
+                for e in polib.pofile(str(po_path)) if e.msgstr and not e.obsolete
+                for run in re.findall(r"[\u4e00-\u9fff][\u4e00-\u9fff\u3000-\u303f\uff01-\uff5e…“”]*", e.msgid)
+                if run not in e.msgstr]
+    assert not problems, f"{_page(po_path)}:\n" + "\n".join(problems)
+
+
 # --------------------------------------------------------------------------- config
 
 
