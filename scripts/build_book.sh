@@ -129,7 +129,15 @@ if language:
     )
 Path(target).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
 PY
-"$JUPYTER_BOOK" build . --config "$work/_config.yml" --path-output "$work" -W --keep-going --all
+"$JUPYTER_BOOK" build . --config "$work/_config.yml" --path-output "$work" -W --keep-going --all \
+    2>&1 | tee "$work/build.log"
+if [ -n "$language" ] && grep -q "Executing notebook" "$work/build.log"; then
+    # A translated edition shows the English build's results; running a chapter again could
+    # show different numbers, and costs CI minutes.
+    echo "build_book.sh: the $language build executed notebooks the English build had not cached:" >&2
+    grep "Executing notebook" "$work/build.log" >&2
+    exit 1
+fi
 mv "$work/_build/html" "$out"
 if [ "$edition" = "student" ] && [ -z "$language" ]; then
     # Keep the executed notebooks beside the site, where a rebuild by hand would put them.
