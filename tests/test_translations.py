@@ -299,6 +299,9 @@ def test_chinese_pages_are_chinese_with_a_chinese_footer_and_search_box(edition)
         footer = re.search(r'<div class="extra_footer">(.*?)</div>', text, re.DOTALL).group(1)
         assert "代码：" in footer and "Code:" not in footer, page
         assert SETTINGS.config["search_bar_text"] in text, page
+        captions = re.findall(r'<p aria-level="2" class="caption" role="heading"><span class="caption-text">([^<]*)',
+                              text)
+        assert captions and all(is_chinese(c) for c in captions), f"{page}: sidebar captions {captions}"
 
 
 def _search_index(site: Path) -> dict:

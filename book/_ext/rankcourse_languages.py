@@ -26,7 +26,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.locale import init as init_locale
+from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
 
 _EXT_DIR = Path(__file__).resolve().parent
 if str(_EXT_DIR) not in sys.path:
@@ -58,6 +62,29 @@ def _add_language_link(app: Sphinx, pagename: str, templatename: str, context: d
     context["metatags"] = context.get("metatags", "") + (
         f'\n<link rel="alternate" hreflang="{lang}" href="{href}" />'
     )
+
+
+class TranslateTocCaptions(SphinxTransform):
+    """Translate the captions of the toctrees that sphinx-external-toc inserts (from _toc.yml).
+
+    They are extracted with the root page's messages ("Getting started", "Chapters", ...), but
+    inserted (priority 100) after Sphinx has translated the page (priority 20), so the sidebar
+    would keep them in English. Runs before Sphinx records the toctrees (priority 880).
+    """
+
+    default_priority = 150
+
+    def apply(self, **kwargs: Any) -> None:
+        if not _translating(self.app):
+            return
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        dirs = [Path(self.env.srcdir, d) for d in self.config.locale_dirs]
+        catalog, found = init_locale(dirs, self.config.language, domain)
+        if not found:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = catalog.gettext(toctree["caption"])
 
 
 def _translating(app: Sphinx) -> bool:
@@ -109,6 +136,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("rankcourse_other_language", {}, "html", types=[dict])
     app.add_config_value("rankcourse_search_bar_text", "", "html", types=[str])
     app.connect("config-inited", _translate_search_bar)
+    app.add_transform(TranslateTocCaptions)
     app.connect("html-page-context", _add_language_link)
     # After rankcourse_book_ext points Colab at the English student copy (priority 600) and
     # writes the English student downloads (build-finished, 900).
