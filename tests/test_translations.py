@@ -239,6 +239,8 @@ def test_chinese_student_copy_has_the_english_student_copys_code(source):
     code = [[c["id"], c["source"]] for c in english["cells"] if c["cell_type"] == "code"]
     assert [[c["id"], c["source"]] for c in chinese["cells"] if c["cell_type"] == "code"] == code
     assert [c["id"] for c in chinese["cells"]] == [c["id"] for c in english["cells"]]
+    assert chinese["cells"][0]["source"].startswith("*学生版，不含解答。*")
+    assert f"`{source.relative_to(ROOT).as_posix()}`" in chinese["cells"][0]["source"]
 
 
 def test_committed_chinese_student_copies_are_current():

@@ -285,6 +285,10 @@ def translated_student_text(source: Path, root: Path, settings: Settings) -> tup
     catalogue = settings.catalogue(root, name.removesuffix(".ipynb"))
     messages = catalogue_messages(polib.pofile(str(catalogue)), settings.keep_as_is) if catalogue.is_file() else {}
     translated, report = translate_notebook(notebook, messages, name)
+    note = settings.config.get("student_note")
+    if note and translated["cells"] and translated["cells"][0].get("id") == "student-copy-note":
+        translated["cells"][0]["source"] = note.format(
+            source=name, catalogue=catalogue.resolve().relative_to(root.resolve()).as_posix())
     return json.dumps(translated, indent=1, ensure_ascii=False) + "\n", report
 
 
