@@ -68,10 +68,11 @@ def extract(out: Path = GETTEXT_DIR, jupyter_book: str | None = None) -> Path:
         venv = ROOT / ".venv" / "bin" / "jupyter-book"
         jupyter_book = str(venv) if venv.exists() else "jupyter-book"
     # Without outputs, cross-references to figures are unresolved: warnings, not errors here.
-    subprocess.run([jupyter_book, "build", str(ROOT), "--config", str(work / "_config.yml"),
-                    "--path-output", str(work), "--builder", "custom", "--custom-builder", "gettext",
-                    "--all", "-q"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    done = subprocess.run([jupyter_book, "build", str(ROOT), "--config", str(work / "_config.yml"),
+                           "--path-output", str(work), "--builder", "custom", "--custom-builder", "gettext",
+                           "--all", "-q"], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the gettext build failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     shutil.rmtree(out, ignore_errors=True)
     shutil.move(str(work / "_build" / "gettext"), str(out))
     shutil.rmtree(work, ignore_errors=True)
@@ -116,7 +117,8 @@ def update(language: str) -> int:
                 state = "fuzzy" if "fuzzy" in entry.flags else "untranslated"
                 print(f"    [{state}] {entry.msgid[:110]}")
                 todo += 1
-    print(f"{todo} message(s) to translate on pages listed as translated")
+    print(f"{todo} message(s) to translate on pages not listed as pending "
+          "(tests/test_translations.py fails until they are translated)")
     return 0
 
 
