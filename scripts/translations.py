@@ -21,6 +21,7 @@ locale/translations.toml; tests/test_translations.py enforces it.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,41 @@ def extract(out: Path = GETTEXT_DIR, jupyter_book: str | None = None) -> Path:
     shutil.move(str(work / "_build" / "gettext"), str(out))
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(out / "_static", ignore_errors=True)
+    add_figure_messages(out)
     return out
+
+
+def figure_messages(notebook: dict) -> list[tuple[str, str]]:
+    """(text, where) of each figure caption and image alt text set in a notebook's cell metadata.
+
+    The gettext build runs without outputs, so it sees no image and no figure: their texts
+    are read from the metadata instead (``rankcourse.figure.caption``, ``mystnb.image.alt``).
+    """
+    found = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        metadata = cell.get("metadata", {})
+        figure = (metadata.get("rankcourse") or {}).get("figure") or {}
+        alt = ((metadata.get("mystnb") or {}).get("image") or {}).get("alt")
+        if figure.get("caption"):
+            found.append((str(figure["caption"]).strip(), f"figure caption, cell {index} ({figure.get('name')})"))
+        if alt:
+            found.append((str(alt).strip(), f"image alt text, cell {index}"))
+    return found
+
+
+def add_figure_messages(pot_dir: Path) -> None:
+    """Append the figure captions and alt texts of every chapter to its .pot catalogue."""
+    for source in chapter_notebooks(ROOT):
+        pot_path = pot_dir / source.relative_to(ROOT).with_suffix(".pot")
+        if not pot_path.is_file():
+            continue
+        pot = polib.pofile(str(pot_path))
+        known = {entry.msgid for entry in pot}
+        for text, where in figure_messages(json.loads(source.read_text(encoding="utf8"))):
+            if text not in known:
+                pot.append(polib.POEntry(msgid=text, msgstr="", comment=where))
+                known.add(text)
+        pot.save(str(pot_path))
 
 
 def pages(pot_dir: Path) -> list[str]:

@@ -96,6 +96,15 @@ def test_translated_pages_have_a_current_translation_of_every_message(extracted)
     assert not problems, f"{len(problems)} message(s):\n" + "\n".join(problems)
 
 
+def test_figure_captions_and_alt_texts_are_extracted_with_their_chapter(extracted):
+    notebook = json.loads((ROOT / "notebooks" / "04_dcn.ipynb").read_text(encoding="utf8"))
+    texts = translations.figure_messages(notebook)
+    assert texts, "chapter 4 has figures with captions and alt texts"
+    messages = {e.msgid for e in polib.pofile(str(extracted / "notebooks" / "04_dcn.pot"))}
+    missing = [text for text, _ in texts if text not in messages]
+    assert not missing, missing
+
+
 def test_pending_pages_say_why():
     assert all(reason.strip() for reason in SETTINGS.pending.values())
 
