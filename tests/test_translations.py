@@ -329,3 +329,22 @@ def test_chinese_search_finds_a_chinese_term_on_its_page():
     assert glossary in (found if isinstance(found, list) else [found])
     translated_title = polib.pofile(str(SETTINGS.catalogue(ROOT, "book/glossary")))[0].msgstr
     assert translated_title and index["titles"][glossary] == translated_title
+
+
+def test_chinese_student_edition_offers_the_chinese_student_notebooks():
+    _, chinese = _site("student")
+    problems = []
+    for source in chapter_notebooks(ROOT):
+        page = chinese / "notebooks" / f"{source.stem}.html"
+        if not page.is_file():
+            problems.append(f"{page} was not built")
+            continue
+        translated = zh_student_path(source, LANGUAGE).is_file()
+        folder = f"notebooks/student/{LANGUAGE}/" if translated else "notebooks/student/"
+        if f"/{folder}{source.name}" not in page.read_text(encoding="utf8"):
+            problems.append(f"{page.name}: the Colab button does not open {folder}{source.name}")
+        download = chinese / "_sources" / "notebooks" / source.name
+        expected = translated_student_text(source, ROOT, SETTINGS)[0]
+        if download.read_text(encoding="utf8") != expected:
+            problems.append(f"{download.relative_to(ROOT)} is not the Chinese student copy")
+    assert not problems, "\n".join(problems)

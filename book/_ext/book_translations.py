@@ -242,7 +242,7 @@ def translate_markdown(source: str, messages: dict[str, str | None]) -> tuple[st
 
 
 def translate_notebook(notebook: dict[str, Any], messages: dict[str, str | None],
-                       name: str) -> tuple[dict[str, Any], list[str]]:
+                       name: str, skip_ids: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
     """A copy of `notebook` whose markdown cells are translated where every message of the cell is.
 
     Code cells are not touched. Returns the copy and, for each cell left in English, a line
@@ -251,7 +251,7 @@ def translate_notebook(notebook: dict[str, Any], messages: dict[str, str | None]
     result = copy.deepcopy(notebook)
     report = []
     for index, cell in enumerate(result["cells"]):
-        if cell.get("cell_type") != "markdown":
+        if cell.get("cell_type") != "markdown" or cell.get("id") in skip_ids:
             continue
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         text, lacking = translate_markdown(source, messages)
@@ -284,9 +284,10 @@ def translated_student_text(source: Path, root: Path, settings: Settings) -> tup
     notebook = strip_solutions(json.loads(source.read_text(encoding="utf8")), name)
     catalogue = settings.catalogue(root, name.removesuffix(".ipynb"))
     messages = catalogue_messages(polib.pofile(str(catalogue)), settings.keep_as_is) if catalogue.is_file() else {}
-    translated, report = translate_notebook(notebook, messages, name)
+    note_id = "student-copy-note"  # the first cell that strip_solutions adds: it has its own translation
+    translated, report = translate_notebook(notebook, messages, name, skip_ids=(note_id,))
     note = settings.config.get("student_note")
-    if note and translated["cells"] and translated["cells"][0].get("id") == "student-copy-note":
+    if note and translated["cells"] and translated["cells"][0].get("id") == note_id:
         translated["cells"][0]["source"] = note.format(
             source=name, catalogue=catalogue.resolve().relative_to(root.resolve()).as_posix())
     return json.dumps(translated, indent=1, ensure_ascii=False) + "\n", report
