@@ -69,7 +69,8 @@ def test_every_page_is_listed_as_translated_or_pending(extracted):
     pages = set(translations.pages(extracted))
     listed = set(SETTINGS.translated) | set(SETTINGS.pending)
     assert pages - listed == set(), "pages neither translated nor pending in locale/translations.toml"
-    assert listed - pages == set(), "pages listed in locale/translations.toml that the book does not have"
+    # A pending page may be one that another branch adds (the list is merged before the page).
+    assert set(SETTINGS.translated) - pages == set(), "translated pages that the book does not have"
 
 
 def test_translated_pages_have_a_current_translation_of_every_message(extracted):
@@ -176,9 +177,9 @@ def test_every_translation_keeps_the_tokens_of_its_message(po_path):
     assert not problems, f"{_page(po_path)}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("po_path", PO_FILES, ids=_page)
-def test_every_translation_keeps_the_chinese_that_its_english_quotes(po_path):
-    """The English pages quote the source chapter's Chinese text; the translation keeps it exactly."""
+def test_the_source_chapter_page_keeps_the_chinese_that_it_quotes():
+    """The page that reads the source critically quotes its Chinese text: the translation keeps it exactly."""
+    po_path = SETTINGS.catalogue(ROOT, "book/source_chapter")
     problems = [f"{e.msgid[:80]!r}: lacks {run!r}"
                 for e in polib.pofile(str(po_path)) if e.msgstr and not e.obsolete
                 for run in re.findall(r"[\u4e00-\u9fff][\u4e00-\u9fff\u3000-\u303f\uff01-\uff5e…“”]*", e.msgid)

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.locale import init as init_locale
@@ -62,6 +63,20 @@ def _add_language_link(app: Sphinx, pagename: str, templatename: str, context: d
     context["metatags"] = context.get("metatags", "") + (
         f'\n<link rel="alternate" hreflang="{lang}" href="{href}" />'
     )
+
+
+class KeepDisplayMaths(SphinxTransform):
+    """Display maths is the same in every language: not a message to extract or to translate.
+
+    (Sphinx treats a maths block like a paragraph, so its LaTeX would become a message.)
+    Runs before Sphinx's own translation transform (priority 20).
+    """
+
+    default_priority = 10
+
+    def apply(self, **kwargs: Any) -> None:
+        for block in self.document.findall(nodes.math_block):
+            block["translatable"] = False
 
 
 class TranslateTocCaptions(SphinxTransform):
@@ -137,6 +152,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("rankcourse_search_bar_text", "", "html", types=[str])
     app.connect("config-inited", _translate_search_bar)
     app.add_transform(TranslateTocCaptions)
+    app.add_transform(KeepDisplayMaths)
     app.connect("html-page-context", _add_language_link)
     # After rankcourse_book_ext points Colab at the English student copy (priority 600) and
     # writes the English student downloads (build-finished, 900).
