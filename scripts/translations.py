@@ -160,7 +160,7 @@ def update(language: str) -> int:
 def status(language: str) -> int:
     settings = Settings.read(ROOT, language)
     folder = ROOT / LOCALE_DIR / language / "LC_MESSAGES"
-    header = f"{'page':36} {'state':10} {'messages':>8} {'transl.':>8} {'as is':>6} {'fuzzy':>6} {'untr.':>6} " \
+    header = f"{'page':42} {'state':10} {'messages':>8} {'transl.':>8} {'as is':>6} {'fuzzy':>6} {'untr.':>6} " \
              f"{'words':>7} {'w.todo':>7}"
     print(header)
     totals = [0] * 7
@@ -177,8 +177,8 @@ def status(language: str) -> int:
         row = [len(entries), len(done), len(as_is), len(fuzzy), len(untranslated), words, todo_words]
         totals = [a + b for a, b in zip(totals, row)]
         state = "translated" if page in settings.translated else "pending" if page in settings.pending else "UNLISTED"
-        print(f"{page:36} {state:10} " + " ".join(f"{n:>{w}}" for n, w in zip(row, (8, 8, 6, 6, 6, 7, 7))))
-    print(f"{'total':36} {'':10} " + " ".join(f"{n:>{w}}" for n, w in zip(totals, (8, 8, 6, 6, 6, 7, 7))))
+        print(f"{page:42} {state:10} " + " ".join(f"{n:>{w}}" for n, w in zip(row, (8, 8, 6, 6, 6, 7, 7))))
+    print(f"{'total':42} {'':10} " + " ".join(f"{n:>{w}}" for n, w in zip(totals, (8, 8, 6, 6, 6, 7, 7))))
     return 0
 
 
