@@ -152,6 +152,12 @@ def test_tokens_are_maths_roles_with_targets_code_and_links():
         "role:term:embedding": 1})
 
 
+def test_a_directive_name_in_inline_code_is_code_not_a_role():
+    found = tokens("cells from a `{solution-start}` to its `{solution-end}`, and {ref}`grading`")
+    assert found == collections.Counter({"code:{solution-start}": 1, "code:{solution-end}": 1,
+                                         "role:ref:grading": 1})
+
+
 def test_token_check_catches_a_dropped_role():
     msgid = "DCN {cite:p}`wang2017deep` crosses features explicitly ({numref}`fig-ch04-dcn`)."
     assert token_differences(msgid, "DCN 显式地构造特征交叉（{numref}`fig-ch04-dcn`）。") == [

@@ -34,7 +34,7 @@ SETTINGS_FILE = "locale/translations.toml"
 _DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.DOTALL)
 _INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)[^$\n]+?(?<![\s\\])\$(?!\$)")
 # A MyST role: {name}`content`; the target is what sits in <...>, or the whole content.
-_ROLE = re.compile(r"\{([A-Za-z][\w:.-]*)\}(`+)(.+?)\2", re.DOTALL)
+_ROLE = re.compile(r"(?<!`)\{([A-Za-z][\w:.-]*)\}(`+)(.+?)\2", re.DOTALL)
 _CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _LINK_TARGET = re.compile(r"\]\(\s*([^)\s]+)[^)]*\)")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
