@@ -88,7 +88,8 @@ else
     [ "$reuse" = 1 ] || rm -rf "$cache"
 fi
 # The build config is _config.yml with the cache path made absolute, the local extension path
-# made absolute (it is resolved relative to the config file) and, for instructors, solutions shown.
+# made absolute (it is resolved relative to the config file), for instructors, solutions shown,
+# and for a language, its catalogues, title, footer and search (book/_ext/book_translations.py).
 "$PYTHON" - "$work/_config.yml" "$edition" "$cache" "$language" <<'PY'
 import sys
 from pathlib import Path
@@ -109,9 +110,7 @@ if edition == "instructor":
     config.setdefault("html", {})["announcement"] = "Instructor edition: solutions are shown."
 if language:
     sys.path.insert(0, str(root / "book" / "_ext"))
-    from book_translations import Settings, translate_config
-
-    from book_translations import glossary_terms
+    from book_translations import Settings, glossary_terms, translate_config
 
     settings = Settings.read(root, language)
     config = translate_config(config, settings, edition)
