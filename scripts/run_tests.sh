@@ -10,6 +10,10 @@ unset MPLBACKEND
 # Clean builds only: a rebuild over an old _build hides warnings of unchanged files.
 bash scripts/build_book.sh
 bash scripts/build_book.sh --instructor --reuse-execution
+# The Chinese editions, into _build/html/zh_CN and _build/instructor/html/zh_CN, from the same
+# executed notebooks (nothing runs again).
+bash scripts/build_book.sh --language zh_CN
+bash scripts/build_book.sh --instructor --language zh_CN
 # -p no:cacheprovider: a .pytest_cache/README.md would break the next -W build.
 # notebooks/student holds the solution-free copies of the same chapters; tests/test_student_notebooks.py
 # checks them against the sources, so they are not executed a second time.

@@ -20,6 +20,7 @@ characters in the text becomes ``<span lang="zh">``, so that a screen reader rea
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -81,6 +82,7 @@ class NumberCellFigures(SphinxTransform):
         """The caption's MyST markup (maths, roles, emphasis) parsed into a caption node."""
         from myst_parser.parsers.sphinx_ import MystParser
 
+        text = self._translated(text)
         scratch = new_document(self.document["source"], self.document.settings)
         MystParser().parse(text, scratch)
         paragraph = scratch.next_node(nodes.paragraph)
@@ -91,6 +93,21 @@ class NumberCellFigures(SphinxTransform):
         caption = nodes.caption(text, "", *paragraph.children)
         caption.source, caption.line = cell.source, cell.line
         return caption
+
+
+    def _translated(self, text: str) -> str:
+        """The caption in the book's language, from the page's catalogue (locale/, see
+        scripts/translations.py); made here because this runs after Sphinx translated the page."""
+        language = self.config.language
+        if not language or language.startswith("en"):
+            return text
+        from sphinx.locale import init as init_locale
+        from sphinx.util.i18n import docname_to_domain
+
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        dirs = [str(Path(self.env.srcdir, d)) for d in self.config.locale_dirs]
+        catalog, found = init_locale(dirs, language, domain)
+        return catalog.gettext(text) if found else text
 
 
 class MarkChineseText(SphinxPostTransform):

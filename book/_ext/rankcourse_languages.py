@@ -1,0 +1,161 @@
+"""One click between the English and the Chinese edition (a local Sphinx extension).
+
+The Chinese edition is built into a folder inside the English one (``_build/html/zh_CN/``,
+``_build/instructor/html/zh_CN/``; see ``scripts/build_book.sh``). Every page gets, at the top
+of its text, a link to the same page in the other language, and a ``<link rel="alternate"
+hreflang>`` in its head. The links are relative (``zh_CN/notebooks/04_dcn.html`` from the
+English page, ``../../notebooks/04_dcn.html`` from the Chinese one), so a fork's site and a
+site opened from disk work alike.
+
+Config value ``rankcourse_other_language``: ``{"lang": "zh-CN", "label": "中文",
+"prefix": "zh_CN/", "title": "..."}``. ``prefix`` is the other edition's root seen from this
+edition's root. Empty (the default): no link.
+
+In the Chinese student edition, the chapter downloads and the Colab button give the Chinese
+student notebooks: the downloadable ``_sources/notebooks/NAME.ipynb`` is the solution-free copy
+translated from the catalogues at build time (cells whose messages are not all translated stay
+English), and Colab opens ``notebooks/student/zh_CN/NAME.ipynb`` when that committed copy
+exists (``python scripts/translations.py notebooks`` writes it for the translated chapters),
+else the English student copy.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.locale import init as init_locale
+from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
+
+_EXT_DIR = Path(__file__).resolve().parent
+if str(_EXT_DIR) not in sys.path:
+    sys.path.insert(0, str(_EXT_DIR))
+
+from book_translations import Settings, translated_student_text, zh_student_path  # noqa: E402
+from student_notebooks import student_path  # noqa: E402
+
+LINK_CLASS = "rankcourse-language-link"
+
+
+def other_language_href(pagename: str, prefix: str) -> str:
+    """The relative URL of `pagename` in the other edition, from `pagename` in this one."""
+    return "../" * pagename.count("/") + prefix + pagename + ".html"
+
+
+def _add_language_link(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                       doctree: Any) -> None:
+    other = app.config.rankcourse_other_language
+    if not other or app.builder.format != "html" or "body" not in context:
+        return
+    href = html.escape(other_language_href(pagename, other["prefix"]), quote=True)
+    lang = html.escape(other["lang"], quote=True)
+    title = html.escape(other.get("title", ""), quote=True)
+    context["body"] = (
+        f'<p class="{LINK_CLASS}"><a href="{href}" hreflang="{lang}" lang="{lang}" '
+        f'title="{title}">{html.escape(other["label"])}</a></p>\n' + context["body"]
+    )
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="alternate" hreflang="{lang}" href="{href}" />'
+    )
+
+
+class KeepDisplayMaths(SphinxTransform):
+    """Display maths is the same in every language: not a message to extract or to translate.
+
+    (Sphinx treats a maths block like a paragraph, so its LaTeX would become a message.)
+    Runs before Sphinx's own translation transform (priority 20).
+    """
+
+    default_priority = 10
+
+    def apply(self, **kwargs: Any) -> None:
+        for block in self.document.findall(nodes.math_block):
+            block["translatable"] = False
+
+
+class TranslateTocCaptions(SphinxTransform):
+    """Translate the captions of the toctrees that sphinx-external-toc inserts (from _toc.yml).
+
+    They are extracted with the root page's messages ("Getting started", "Chapters", ...), but
+    inserted (priority 100) after Sphinx has translated the page (priority 20), so the sidebar
+    would keep them in English. Runs before Sphinx records the toctrees (priority 880).
+    """
+
+    default_priority = 150
+
+    def apply(self, **kwargs: Any) -> None:
+        if not _translating(self.app):
+            return
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        dirs = [Path(self.env.srcdir, d) for d in self.config.locale_dirs]
+        catalog, found = init_locale(dirs, self.config.language, domain)
+        if not found:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = catalog.gettext(toctree["caption"])
+
+
+def _translating(app: Sphinx) -> bool:
+    return bool(app.config.language) and app.config.language not in ("en", "en_US", "en_GB")
+
+
+def _point_colab_at_translated_copy(app: Sphinx, pagename: str, templatename: str,
+                                    context: dict[str, Any], doctree: Any) -> None:
+    """Chinese student edition: Colab opens notebooks/student/zh_CN/NAME.ipynb when it exists."""
+    source = Path(app.env.doc2path(pagename))
+    if not (_translating(app) and app.config.hide_solutions and source.suffix == ".ipynb"):
+        return
+    translated = zh_student_path(source, app.config.language)
+    if not translated.is_file():
+        return
+    english = "/" + student_path(Path(pagename + ".ipynb")).as_posix()
+    target = "/" + zh_student_path(Path(pagename + ".ipynb"), app.config.language).as_posix()
+    for group in context.get("header_buttons", []):
+        for button in group.get("buttons", []):
+            url = button.get("url", "")
+            if button.get("text") == "Colab" and url.endswith(english):
+                button["url"] = url[: -len(english)] + target
+
+
+def _write_translated_sources(app: Sphinx, exc: Exception | None) -> None:
+    """Chinese student edition: each notebook's download is its translated student copy."""
+    if exc is not None or app.builder.format != "html" or not app.config.hide_solutions:
+        return
+    if not _translating(app):
+        return
+    root = Path(app.srcdir)
+    settings = Settings.read(root, app.config.language)
+    for docname in sorted(app.env.found_docs):
+        source = Path(app.env.doc2path(docname))
+        target = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
+        if source.suffix == ".ipynb" and target.is_file():
+            text, _ = translated_student_text(source, root, settings)
+            target.write_text(text, encoding="utf8")
+
+
+def _translate_search_bar(app: Sphinx, config: Any) -> None:
+    # Jupyter Book writes the theme's search text itself ("Search this book..."): replace it.
+    if config.rankcourse_search_bar_text:
+        config.html_theme_options = {**(config.html_theme_options or {}),
+                                     "search_bar_text": config.rankcourse_search_bar_text}
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("rankcourse_other_language", {}, "html", types=[dict])
+    app.add_config_value("rankcourse_search_bar_text", "", "html", types=[str])
+    app.connect("config-inited", _translate_search_bar)
+    app.add_transform(TranslateTocCaptions)
+    app.add_transform(KeepDisplayMaths)
+    app.connect("html-page-context", _add_language_link)
+    # After rankcourse_book_ext points Colab at the English student copy (priority 600) and
+    # writes the English student downloads (build-finished, 900).
+    app.connect("html-page-context", _point_colab_at_translated_copy, priority=650)
+    app.connect("build-finished", _write_translated_sources, priority=950)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

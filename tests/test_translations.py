@@ -1,0 +1,357 @@
+"""The Chinese edition keeps step with the English one.
+
+- Coverage: the messages extracted from the current English sources (Sphinx's gettext builder,
+  nothing executed) all have a translation, not a fuzzy one, on every page that
+  ``locale/translations.toml`` lists as translated; every page is listed, as translated or as
+  pending with a reason.
+- Tokens: a translation keeps its message's maths, roles and their targets, inline code and
+  link targets.
+- The built Chinese site (after ``bash scripts/build_book.sh --language zh_CN``): Chinese pages,
+  a link to the other language on every page both ways, Chinese search that finds a glossary term.
+- The Chinese student notebooks: made from the catalogues, their code cells the English ones.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import sys
+from pathlib import Path
+
+import polib
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import translations  # noqa: E402  (scripts/translations.py)
+from book_translations import (  # noqa: E402
+    Settings,
+    catalogue_messages,
+    glossary_terms,
+    is_chinese,
+    needs_translation,
+    token_differences,
+    tokens,
+    translate_footer,
+    translate_markdown,
+    translate_notebook,
+    translated_student_text,
+    translation_of,
+    zh_student_path,
+)
+from student_notebooks import chapter_notebooks, student_notebook_text  # noqa: E402
+
+LANGUAGE = "zh_CN"
+SETTINGS = Settings.read(ROOT, LANGUAGE)
+CATALOGUES = ROOT / "locale" / LANGUAGE / "LC_MESSAGES"
+PO_FILES = sorted(CATALOGUES.rglob("*.po"))
+ENGLISH_SITES = {"student": ROOT / "_build" / "html", "instructor": ROOT / "_build" / "instructor" / "html"}
+
+
+def _page(po_path: Path) -> str:
+    return po_path.relative_to(CATALOGUES).with_suffix("").as_posix()
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory) -> Path:
+    """The .pot catalogues of the current sources (about 10 s)."""
+    return translations.extract(tmp_path_factory.mktemp("gettext") / "gettext")
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def test_every_page_is_listed_as_translated_or_pending(extracted):
+    pages = set(translations.pages(extracted))
+    listed = set(SETTINGS.translated) | set(SETTINGS.pending)
+    assert pages - listed == set(), "pages neither translated nor pending in locale/translations.toml"
+    # A pending page may be one that another branch adds (the list is merged before the page).
+    assert set(SETTINGS.translated) - pages == set(), "translated pages that the book does not have"
+
+
+def test_translated_pages_have_a_current_translation_of_every_message(extracted):
+    problems = []
+    for page in SETTINGS.translated:
+        catalogue = SETTINGS.catalogue(ROOT, page)
+        if not catalogue.is_file():
+            problems.append(f"{page}: no catalogue {catalogue.relative_to(ROOT)}")
+            continue
+        entries = {e.msgid: e for e in polib.pofile(str(catalogue)) if not e.obsolete}
+        for message in polib.pofile(str(extracted / f"{page}.pot")):
+            if not needs_translation(message.msgid, SETTINGS.keep_as_is):
+                continue
+            entry = entries.get(message.msgid)
+            if entry is None:
+                state = "not in the catalogue (run `python scripts/translations.py update`)"
+            elif "fuzzy" in entry.flags:
+                state = "fuzzy (the English changed: check the translation, drop the fuzzy flag)"
+            elif not entry.msgstr:
+                state = "untranslated"
+            else:
+                continue
+            problems.append(f"{page}: {state}: {message.msgid[:120]!r}")
+    assert not problems, f"{len(problems)} message(s):\n" + "\n".join(problems)
+
+
+def test_figure_captions_and_alt_texts_are_extracted_with_their_chapter(extracted):
+    notebook = json.loads((ROOT / "notebooks" / "04_dcn.ipynb").read_text(encoding="utf8"))
+    texts = translations.figure_messages(notebook)
+    assert texts, "chapter 4 has figures with captions and alt texts"
+    messages = {e.msgid for e in polib.pofile(str(extracted / "notebooks" / "04_dcn.pot"))}
+    missing = [text for text, _ in texts if text not in messages]
+    assert not missing, missing
+
+
+def test_pending_pages_say_why():
+    assert all(reason.strip() for reason in SETTINGS.pending.values())
+
+
+def test_the_allow_list_holds_only_messages_the_book_has():
+    known = {e.msgid for po in PO_FILES for e in polib.pofile(str(po))}
+    assert SETTINGS.keep_as_is <= known, sorted(SETTINGS.keep_as_is - known)
+
+
+@pytest.mark.parametrize("msgid, needed", [
+    ("$\\mathbf{x}_0$", False),                       # maths only
+    ("`schema.n_fields`", False),                     # code only
+    ("{doc}`1 </notebooks/01_framework_and_losses>`", False),
+    ("特征交叉 / 特征组合", False),                     # already Chinese
+    ("中文导读：本章用 DCN 的交叉网络学习特征交叉。", False),
+    ("feature interaction, feature cross", True),
+    ('The source calls it 跷跷板现象 ("seesaw").', True),  # English quoting Chinese
+    ("the **id** that field $f$ takes", True),
+])
+def test_which_messages_need_a_translator(msgid, needed):
+    assert needs_translation(msgid) is needed
+
+
+def test_a_chinese_message_counts_as_translated_by_itself():
+    entry = polib.POEntry(msgid="中文小结：交叉网络显式地构造特征交叉。", msgstr="")
+    assert translation_of(entry) == entry.msgid
+    assert is_chinese(entry.msgid)
+
+
+def test_a_fuzzy_translation_is_no_translation():
+    entry = polib.POEntry(msgid="Ranking comes next.", msgstr="接下来是排序。", flags=["fuzzy"])
+    assert translation_of(entry) is None
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def test_tokens_are_maths_roles_with_targets_code_and_links():
+    found = tokens("See {numref}`fig-a`, {cite:p}`cheng2016wide`, $x_f$ and $$a = b$$, "
+                   "`nn.Linear`, [the docs](https://pytorch.org/) and {term}`Embedding <embedding>`.")
+    assert found == collections.Counter({
+        "role:numref:fig-a": 1, "role:cite:p:cheng2016wide": 1, "math:$x_f$": 1,
+        "math:$$a = b$$": 1, "code:nn.Linear": 1, "link:https://pytorch.org/": 1,
+        "role:term:embedding": 1})
+
+
+def test_a_directive_name_in_inline_code_is_code_not_a_role():
+    found = tokens("cells from a `{solution-start}` to its `{solution-end}`, and {ref}`grading`")
+    assert found == collections.Counter({"code:{solution-start}": 1, "code:{solution-end}": 1,
+                                         "role:ref:grading": 1})
+
+
+def test_token_check_catches_a_dropped_role():
+    msgid = "DCN {cite:p}`wang2017deep` crosses features explicitly ({numref}`fig-ch04-dcn`)."
+    assert token_differences(msgid, "DCN 显式地构造特征交叉（{numref}`fig-ch04-dcn`）。") == [
+        "missing 'role:cite:p:wang2017deep'"]
+
+
+def test_token_check_catches_a_changed_maths_span():
+    msgid = "with $L$ cross layers the degree is $L + 1$"
+    differences = token_differences(msgid, "$L$ 层交叉层给出 $L+1$ 阶")
+    assert differences == ["missing 'math:$L + 1$'", "added 'math:$L+1$'"]
+
+
+def test_token_check_lets_a_role_show_translated_text_with_the_same_target():
+    msgid = "chapter {doc}`4 </notebooks/04_dcn>` and {term}`embedding`"
+    assert token_differences(msgid, "第 {doc}`4 </notebooks/04_dcn>` 章和{term}`嵌入 <embedding>`") == []
+
+
+@pytest.mark.parametrize("po_path", PO_FILES, ids=_page)
+def test_every_translation_keeps_the_tokens_of_its_message(po_path):
+    problems = [f"{e.msgid[:80]!r}: {', '.join(token_differences(e.msgid, e.msgstr))}"
+                for e in polib.pofile(str(po_path))
+                if e.msgstr and not e.obsolete and token_differences(e.msgid, e.msgstr)]
+    assert not problems, f"{_page(po_path)}:\n" + "\n".join(problems)
+
+
+def test_the_source_chapter_page_keeps_the_chinese_that_it_quotes():
+    """The page that reads the source critically quotes its Chinese text: the translation keeps it exactly."""
+    po_path = SETTINGS.catalogue(ROOT, "book/source_chapter")
+    problems = [f"{e.msgid[:80]!r}: lacks {run!r}"
+                for e in polib.pofile(str(po_path)) if e.msgstr and not e.obsolete
+                for run in re.findall(r"[\u4e00-\u9fff][\u4e00-\u9fff\u3000-\u303f\uff01-\uff5e…“”]*", e.msgid)
+                if run not in e.msgstr]
+    assert not problems, f"{_page(po_path)}:\n" + "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_chinese_footer_carries_the_english_footers_links_and_release():
+    english = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))["html"]["extra_footer"]
+    chinese = translate_footer(english, SETTINGS.config["footer"])
+    assert re.findall(r'href="([^"]+)"', chinese) == re.findall(r'href="([^"]+)"', english)
+    version = re.search(r"rankcourse (v\S+) ", english).group(1)
+    assert f"rankcourse {version}" in chinese and "CC BY 4.0" in chinese
+
+
+def test_chinese_footer_with_a_link_too_few_is_an_error():
+    with pytest.raises(ValueError, match="English footer has 2"):
+        translate_footer('<a href="a">x</a> <a href="b">y</a>', "{href1}")
+
+
+def test_glossary_terms_become_the_search_dictionary():
+    terms = glossary_terms(ROOT, SETTINGS)
+    assert {"特征交叉", "负迁移", "跷跷板现象"} <= set(terms)
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]+", t) for t in terms)
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def test_a_cell_whose_messages_are_all_translated_becomes_chinese():
+    cell = "## Cross layers\n\nEach layer multiplies\nby $\\mathbf{x}_0$.\n\n```{note}\nShort.\n```\n"
+    messages = {"Cross layers": "交叉层", "Each layer multiplies by $\\mathbf{x}_0$.": "每层都乘以 $\\mathbf{x}_0$。",
+                "Short.": "简短。"}
+    text, lacking = translate_markdown(cell, messages)
+    assert lacking == []
+    assert text == "## 交叉层\n\n每层都乘以 $\\mathbf{x}_0$。\n\n```{note}\n简短。\n```\n"
+
+
+def test_a_cell_with_an_untranslated_or_uncovered_message_stays_english():
+    cell = "## Cross layers\n\nEach layer multiplies.\n"
+    assert translate_markdown(cell, {"Cross layers": "交叉层", "Each layer multiplies.": None}) == (
+        cell, ["Each layer multiplies."])
+    text, lacking = translate_markdown(cell, {"Cross layers": "交叉层"})
+    assert text == cell and lacking == ["(text without a message) Each layer multiplies."]
+
+
+def test_translated_notebook_keeps_code_cells_and_reports_english_cells():
+    notebook = {"cells": [
+        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": "# Title\n"},
+        {"cell_type": "code", "id": "b", "metadata": {}, "source": "x = 1  # Title",
+         "outputs": [], "execution_count": None},
+        {"cell_type": "markdown", "id": "c", "metadata": {}, "source": "Not translated yet."},
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    result, report = translate_notebook(notebook, {"Title": "标题", "Not translated yet.": None}, "nb.ipynb")
+    assert [c["source"] for c in result["cells"]] == ["# 标题\n", "x = 1  # Title", "Not translated yet."]
+    assert report == ["nb.ipynb: cell 2 (c) stays English: 1 message(s) untranslated, "
+                      "first: 'Not translated yet.'"]
+
+
+@pytest.mark.parametrize("source", chapter_notebooks(ROOT), ids=lambda p: p.stem)
+def test_chinese_student_copy_has_the_english_student_copys_code(source):
+    english = json.loads(student_notebook_text(source, ROOT))
+    chinese = json.loads(translated_student_text(source, ROOT, SETTINGS)[0])
+    code = [[c["id"], c["source"]] for c in english["cells"] if c["cell_type"] == "code"]
+    assert [[c["id"], c["source"]] for c in chinese["cells"] if c["cell_type"] == "code"] == code
+    assert [c["id"] for c in chinese["cells"]] == [c["id"] for c in english["cells"]]
+    assert chinese["cells"][0]["source"].startswith("*学生版，不含解答。*")
+    assert f"`{source.relative_to(ROOT).as_posix()}`" in chinese["cells"][0]["source"]
+
+
+def test_committed_chinese_student_copies_are_current():
+    for source in chapter_notebooks(ROOT):
+        page = source.relative_to(ROOT).with_suffix("").as_posix()
+        target = zh_student_path(source, LANGUAGE)
+        if page in SETTINGS.translated:
+            assert target.is_file(), f"run `python scripts/translations.py notebooks`: {target} is missing"
+            assert target.read_text(encoding="utf8") == translated_student_text(source, ROOT, SETTINGS)[0], (
+                f"{target} is stale: run `python scripts/translations.py notebooks`")
+        else:
+            assert not target.exists(), f"{target}: {page} is not listed as translated"
+
+
+# --------------------------------------------------------------------------- the built site
+
+
+def _site(edition: str) -> tuple[Path, Path]:
+    english = ENGLISH_SITES[edition]
+    chinese = english / LANGUAGE
+    if not (chinese / "index.html").is_file():
+        flag = " --instructor" if edition == "instructor" else ""
+        pytest.skip(f"no Chinese {edition} edition in {chinese.relative_to(ROOT)}: run "
+                    f"`bash scripts/build_book.sh{flag}` then `bash scripts/build_book.sh{flag} --language zh_CN`")
+    return english, chinese
+
+
+def _content_pages(site: Path) -> list[Path]:
+    skip = {"genindex.html", "search.html", "index.html"}
+    return sorted(p for p in site.rglob("*.html")
+                  if "_static" not in p.parts and LANGUAGE not in p.relative_to(site).parts and p.name not in skip)
+
+
+def _language_link(page: Path) -> str | None:
+    found = re.search(r'<p class="rankcourse-language-link"><a href="([^"]+)"', page.read_text(encoding="utf8"))
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("edition", ["student", "instructor"])
+def test_every_page_links_to_its_counterpart_in_the_other_language(edition):
+    english, chinese = _site(edition)
+    problems = []
+    for page in _content_pages(english):
+        counterpart = chinese / page.relative_to(english)
+        for here, there in ((page, counterpart), (counterpart, page)):
+            href = _language_link(here) if here.is_file() else None
+            if href is None or (here.parent / href).resolve() != there.resolve():
+                problems.append(f"{here.relative_to(english.parent)}: link {href!r}, not to {there.name}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("edition", ["student", "instructor"])
+def test_chinese_pages_are_chinese_with_a_chinese_footer_and_search_box(edition):
+    _, chinese = _site(edition)
+    for page in _content_pages(chinese):
+        text = page.read_text(encoding="utf8")
+        assert '<html lang="zh-CN"' in text, page
+        footer = re.search(r'<div class="extra_footer">(.*?)</div>', text, re.DOTALL).group(1)
+        assert "代码：" in footer and "Code:" not in footer, page
+        assert SETTINGS.config["search_bar_text"] in text, page
+        captions = re.findall(r'<p aria-level="2" class="caption" role="heading"><span class="caption-text">([^<]*)',
+                              text)
+        assert captions and all(is_chinese(c) for c in captions), f"{page}: sidebar captions {captions}"
+
+
+def _search_index(site: Path) -> dict:
+    text = (site / "searchindex.js").read_text(encoding="utf8")
+    return json.loads(text[text.index("(") + 1: text.rindex(")")])
+
+
+def test_chinese_search_finds_a_chinese_term_on_its_page():
+    _, chinese = _site("student")
+    index = _search_index(chinese)
+    glossary = index["docnames"].index("book/glossary")
+    found = index["terms"].get("特征交叉")
+    assert found is not None, "特征交叉 is not a search term of the Chinese edition"
+    assert glossary in (found if isinstance(found, list) else [found])
+    translated_title = polib.pofile(str(SETTINGS.catalogue(ROOT, "book/glossary")))[0].msgstr
+    assert translated_title and index["titles"][glossary] == translated_title
+
+
+def test_chinese_student_edition_offers_the_chinese_student_notebooks():
+    _, chinese = _site("student")
+    problems = []
+    for source in chapter_notebooks(ROOT):
+        page = chinese / "notebooks" / f"{source.stem}.html"
+        if not page.is_file():
+            problems.append(f"{page} was not built")
+            continue
+        translated = zh_student_path(source, LANGUAGE).is_file()
+        folder = f"notebooks/student/{LANGUAGE}/" if translated else "notebooks/student/"
+        if f"/{folder}{source.name}" not in page.read_text(encoding="utf8"):
+            problems.append(f"{page.name}: the Colab button does not open {folder}{source.name}")
+        download = chinese / "_sources" / "notebooks" / source.name
+        expected = translated_student_text(source, ROOT, SETTINGS)[0]
+        if download.read_text(encoding="utf8") != expected:
+            problems.append(f"{download.relative_to(ROOT)} is not the Chinese student copy")
+    assert not problems, "\n".join(problems)
