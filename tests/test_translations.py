@@ -355,3 +355,12 @@ def test_chinese_student_edition_offers_the_chinese_student_notebooks():
         if download.read_text(encoding="utf8") != expected:
             problems.append(f"{download.relative_to(ROOT)} is not the Chinese student copy")
     assert not problems, "\n".join(problems)
+
+
+def test_a_cell_with_display_maths_is_translated_when_its_prose_is():
+    """The lines of a $$...$$ block or a {math} directive are maths, not English without a message."""
+    cell = ("The loss is\n\n$$\n\\ell = -\\log p\n$$\n\nand its gradient\n\n"
+            "```{math}\n:label: eq-x\n\\partial \\ell = p - y\n```\n")
+    messages = {"The loss is": "损失是", "and its gradient": "它的梯度"}
+    text, lacking = translate_markdown(cell, messages)
+    assert lacking == [] and "损失是" in text and "\\ell = -\\log p" in text and "p - y" in text

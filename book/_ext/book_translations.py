@@ -207,6 +207,10 @@ def _loose(msgid: str) -> re.Pattern[str]:
     return re.compile(r"\s+".join(re.escape(word) for word in msgid.split()))
 
 
+# Display maths in a markdown cell: $$...$$, or the body of a {math} directive.
+_DISPLAY_MATHS_BLOCK = re.compile(r"\$\$.*?\$\$|^(`{3,}|:{3,})\{math\}.*?^\1[ \t]*$", re.DOTALL | re.MULTILINE)
+
+
 def translate_markdown(source: str, messages: dict[str, str | None]) -> tuple[str, list[str]]:
     """Translate one markdown cell with `messages` (msgid -> translation, None when missing).
 
@@ -230,6 +234,8 @@ def translate_markdown(source: str, messages: dict[str, str | None]) -> tuple[st
     leftover = source
     for start, end, _ in sorted(spans, reverse=True):
         leftover = leftover[:start] + " " + leftover[end:]
+    # Display maths is never a message: its lines are maths, not English left untranslated.
+    leftover = _DISPLAY_MATHS_BLOCK.sub(" ", leftover)
     uncovered = [line.strip() for line in leftover.splitlines()
                  if _LATIN_WORD.search(prose(line)) and not _FENCE_OR_OPTION.match(line)]
     lacking += [f"(text without a message) {line}" for line in uncovered]
