@@ -163,6 +163,8 @@ def test_layout_check_passes_a_clean_diagram():
         (lambda d: (d.box("a", (0.1, 0.1), (1, 0.5), "A"), d.group(["a", "c"], "g")), KeyError,
          r"unknown boxes \['c'\]"),
         (lambda d: d.legend(), ValueError, "no boxes yet"),
+        (lambda d: (d.box("a", (0.1, 0.1), (1, 0.5), "A"), d.legend(ncol=0)), ValueError,
+         "ncol must be >= 1, got 0"),
     ],
 )
 def test_helper_refuses_bad_input_by_name(build, error, message):
@@ -179,3 +181,26 @@ def test_canvas_wider_than_the_book_column_is_refused():
 def test_unknown_multitask_design_is_refused():
     with pytest.raises(ValueError, match="design must be one of .* got 'ple'"):
         diagrams.draw_multitask("ple")
+
+
+@pytest.mark.parametrize("name", ["embedding_mlp", "wide_deep"])
+def test_chapter_1_and_2_drawings_are_shown_at_full_size_in_the_book_column(name):
+    # The book shrinks an image wider than its column, and the 12-point text with it; the 2x PNG
+    # that the course style makes (tight box, 0.1-inch margins) must be at most the column wide.
+    pytest.importorskip("IPython")
+    from rankcourse.plots import BOOK_COLUMN_PX, course_png
+
+    _, size = course_png(DRAWINGS[name][0]())
+    assert size["width"] <= BOOK_COLUMN_PX
+
+
+def test_legend_in_rows_of_ncol_entries_fits_a_narrow_canvas():
+    d = Diagram(4.6, 1.8)
+    kinds = ["input", "embedding", "interaction", "merge", "network", "output"]
+    for i, kind in enumerate(kinds):
+        d.box(kind, (0.1 + (i % 3) * 1.5, 0.8 + (i // 3) * 0.5), (1.4, 0.4), kind, kind=kind)
+    with pytest.raises(DiagramLayoutError, match="leaves the figure"):
+        d.legend()  # six entries in one row are wider than 4.6 inches
+        d.finish()
+    d.legend(ncol=3)
+    assert isinstance(d.finish(), Figure)

@@ -30,6 +30,9 @@ __all__ = ["Diagram", "DiagramLayoutError", "Box", "BOX_KINDS", "FONT_PT", "layo
            "draw_embedding_mlp", "draw_wide_deep", "draw_deepfm", "draw_cross_layer", "draw_dcn",
            "draw_multitask", "draw_din", "draw_bst"]
 
+# Canvas width of a drawing that the book shows at full size: with the 0.1-inch margins of a tight
+# PNG, 6.6 inches is 680 CSS pixels, inside the 688-pixel column (plots.BOOK_COLUMN_PX).
+_COLUMN_IN = 6.6
 _ROW_H = 0.62  # a box with a label and a shape
 _TALL_H = 0.85  # a box with two lines of label and a shape
 _IDS = r"categorical ids $x_1, \dots, x_F$"
@@ -39,20 +42,20 @@ _X0 = r"$\mathbf{x}_0 = [\mathbf{e}_1; \dots; \mathbf{e}_F; \mathbf{u}]$"
 def draw_embedding_mlp() -> Figure:
     """The course's common framework (chapter 1): ids -> embeddings, concatenated with the dense
     features into ``x_0``, an MLP to the logit ``z``; the loss is computed from ``z``."""
-    d = Diagram(7.0, 5.0)
-    d.box("ids", (0.3, 0.55), (3.2, _ROW_H), _IDS, "(batch, F)", "input")
-    d.box("emb", (0.3, 1.55), (3.2, _ROW_H), r"embeddings $\mathbf{e}_1, \dots, \mathbf{e}_F$", "(batch, F, d)",
+    d = Diagram(_COLUMN_IN, 5.0)
+    d.box("ids", (0.1, 0.55), (3.2, _ROW_H), _IDS, "(batch, F)", "input")
+    d.box("emb", (0.1, 1.55), (3.2, _ROW_H), r"embeddings $\mathbf{e}_1, \dots, \mathbf{e}_F$", "(batch, F, d)",
           "embedding")
-    d.box("dense", (4.2, 1.55), (2.5, _ROW_H), r"dense features $\mathbf{u}$", "(batch, n_dense)", "input")
-    d.box("x0", (1.6, 2.55), (3.8, _ROW_H), _X0, "(batch, D)", "merge")
-    d.box("mlp", (1.6, 3.5), (3.8, _ROW_H), r"MLP (later: FM, cross layers, experts)", "(batch, h)", "network")
-    d.box("z", (1.0, 4.3), (2.4, _ROW_H), r"logit $z$ (linear head)", "(batch,)", "output")
+    d.box("dense", (3.9, 1.55), (2.5, _ROW_H), r"dense features $\mathbf{u}$", "(batch, n_dense)", "input")
+    d.box("x0", (1.4, 2.55), (3.8, _ROW_H), _X0, "(batch, D)", "merge")
+    d.box("mlp", (1.4, 3.5), (3.8, _ROW_H), r"MLP (later: FM, cross layers, experts)", "(batch, h)", "network")
+    d.box("z", (0.8, 4.3), (2.4, _ROW_H), r"logit $z$ (linear head)", "(batch,)", "output")
     d.arrow("ids", "emb")
     d.arrow("emb", "x0", end_at=0.25)
     d.arrow("dense", "x0", end_at=0.85)
     d.arrow("x0", "mlp")
     d.arrow("mlp", "z", start_at=0.3, end_at=0.72)
-    d.note((3.55, 4.61), r"$\rightarrow$ $p = \sigma(z)$; loss $\ell(z, y)$, label $y$")
+    d.note((3.35, 4.61), r"$\rightarrow$ $p = \sigma(z)$; loss $\ell(z, y)$, label $y$")
     d.legend()
     return d.finish()
 
@@ -61,19 +64,19 @@ def draw_wide_deep() -> Figure:
     """Wide & Deep (:class:`~rankcourse.models.WideDeep`): a linear model over one-hot ids and their
     hashed cross products (``model.wide``) beside embeddings and an MLP (``model.deep``); the two
     logits are added."""
-    d = Diagram(7.0, 6.0)
-    d.box("ids", (0.15, 0.55), (6.7, _ROW_H), _IDS, "(batch, F)", "input")
-    d.box("emb", (0.15, 1.6), (2.3, _ROW_H), r"embeddings $\mathbf{e}_1, \dots, \mathbf{e}_F$",
+    d = Diagram(_COLUMN_IN, 6.3)
+    d.box("ids", (0.15, 0.85), (6.3, _ROW_H), _IDS, "(batch, F)", "input")
+    d.box("emb", (0.15, 1.9), (2.2, _ROW_H), r"embeddings $\mathbf{e}_1, \dots, \mathbf{e}_F$",
           "(batch, F, d)", "embedding")
-    d.box("dense", (2.6, 1.6), (1.8, _ROW_H), r"dense $\mathbf{u}$", "(batch, n_dense)", "input")
-    d.box("phi", (4.55, 1.6), (2.3, _ROW_H), r"one-hot ids, crosses $\tilde\phi(\mathbf{x})$",
+    d.box("dense", (2.45, 1.9), (1.65, _ROW_H), r"dense $\mathbf{u}$", "(batch, n_dense)", "input")
+    d.box("phi", (4.2, 1.9), (2.25, _ROW_H), r"one-hot ids, crosses $\tilde\phi(\mathbf{x})$",
           "(batch, F + n_pairs)", "interaction")
-    d.box("x0", (0.15, 2.65), (2.3, _ROW_H), _X0, "(batch, D)", "merge")
-    d.box("wide", (4.55, 2.65), (2.3, _ROW_H), r"$z_{\mathrm{wide}} = b + \mathbf{w}^\top \tilde\phi(\mathbf{x})$",
+    d.box("x0", (0.15, 2.95), (2.2, _ROW_H), _X0, "(batch, D)", "merge")
+    d.box("wide", (4.2, 2.95), (2.25, _ROW_H), r"$z_{\mathrm{wide}} = b + \mathbf{w}^\top \tilde\phi(\mathbf{x})$",
           "(batch,)", "network")
-    d.box("mlp", (0.15, 3.7), (2.3, _ROW_H), r"MLP $\rightarrow z_{\mathrm{deep}}$", "(batch,)", "network")
-    d.box("plus", (3.3, 4.55), (0.4, 0.4), "+", kind="op")
-    d.box("z", (2.2, 5.25), (2.6, _ROW_H), r"$z = z_{\mathrm{wide}} + z_{\mathrm{deep}}$", "(batch,)", "output")
+    d.box("mlp", (0.15, 4.0), (2.2, _ROW_H), r"MLP $\rightarrow z_{\mathrm{deep}}$", "(batch,)", "network")
+    d.box("plus", (3.1, 4.85), (0.4, 0.4), "+", kind="op")
+    d.box("z", (2.0, 5.55), (2.6, _ROW_H), r"$z = z_{\mathrm{wide}} + z_{\mathrm{deep}}$", "(batch,)", "output")
     d.arrow("ids", "emb", start_at=0.17)
     d.arrow("ids", "phi", start_at=0.85)
     d.arrow("dense", "x0", start_at=0.3, end_at=0.85)
@@ -85,7 +88,7 @@ def draw_wide_deep() -> Figure:
     d.arrow("plus", "z")
     d.group(["emb", "x0", "mlp"], "deep part: model.deep")
     d.group(["phi", "wide"], "wide part: model.wide")
-    d.legend()
+    d.legend(ncol=3)  # one row of six kinds is wider than the column
     return d.finish()
 
 

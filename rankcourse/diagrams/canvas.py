@@ -267,16 +267,19 @@ class Diagram:
         self.ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="0.45", lw=1.0,
                                     ls=(0, (4, 3)), zorder=0.5))
 
-    def legend(self, y: float = 0.05, x: float | None = None) -> None:
-        """A key of the box kinds used so far, in one row with its bottom at ``y`` (inches)."""
+    def legend(self, y: float = 0.05, x: float | None = None, ncol: int | None = None) -> None:
+        """A key of the box kinds used so far, its bottom at ``y`` (inches): in one row, or in rows of
+        ``ncol`` entries where one row would be wider than the canvas."""
         kinds = [k for k in self._kinds_used if k != "op"]
         if not kinds:
             raise ValueError("legend: the diagram has no boxes yet")
         handles = [Patch(fc=_tint(BOX_KINDS[k].colour, 0.22), ec=BOX_KINDS[k].colour, hatch=BOX_KINDS[k].hatch,
                          lw=BOX_KINDS[k].linewidth, ls=BOX_KINDS[k].linestyle, label=BOX_KINDS[k].legend)
                    for k in kinds]
+        if ncol is not None and ncol < 1:
+            raise ValueError(f"legend: ncol must be >= 1, got {ncol}")
         anchor = (0.5 if x is None else x / self.width, y / self.height)
-        self.ax.legend(handles=handles, loc="lower center", bbox_to_anchor=anchor, ncol=len(handles),
+        self.ax.legend(handles=handles, loc="lower center", bbox_to_anchor=anchor, ncol=ncol or len(handles),
                        fontsize=FONT_PT, frameon=False, handlelength=1.2, handletextpad=0.3,
                        columnspacing=0.7, borderaxespad=0.0)
 
