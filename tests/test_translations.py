@@ -364,3 +364,5 @@ def test_a_cell_with_display_maths_is_translated_when_its_prose_is():
     messages = {"The loss is": "损失是", "and its gradient": "它的梯度"}
     text, lacking = translate_markdown(cell, messages)
     assert lacking == [] and "损失是" in text and "\\ell = -\\log p" in text and "p - y" in text
+    indented = "- The loss is\n\n  ```{math}\n  w_i = \\begin{cases} a \\end{cases}\n  ```\n"
+    assert translate_markdown(indented, messages)[1] == []

@@ -208,7 +208,8 @@ def _loose(msgid: str) -> re.Pattern[str]:
 
 
 # Display maths in a markdown cell: $$...$$, or the body of a {math} directive.
-_DISPLAY_MATHS_BLOCK = re.compile(r"\$\$.*?\$\$|^(`{3,}|:{3,})\{math\}.*?^\1[ \t]*$", re.DOTALL | re.MULTILINE)
+_DISPLAY_MATHS_BLOCK = re.compile(r"\$\$.*?\$\$|^[ \t]*(`{3,}|:{3,})\{math\}.*?^[ \t]*\1[ \t]*$",
+                                 re.DOTALL | re.MULTILINE)
 
 
 def translate_markdown(source: str, messages: dict[str, str | None]) -> tuple[str, list[str]]:
