@@ -366,3 +366,31 @@ def test_a_cell_with_display_maths_is_translated_when_its_prose_is():
     assert lacking == [] and "损失是" in text and "\\ell = -\\log p" in text and "p - y" in text
     indented = "- The loss is\n\n  ```{math}\n  w_i = \\begin{cases} a \\end{cases}\n  ```\n"
     assert translate_markdown(indented, messages)[1] == []
+
+
+def test_a_cell_with_fenced_code_is_translated_when_its_prose_is():
+    """The lines of a ```bash / ```python block are code (gettext extracts no message from them);
+    a directive's fences around prose are not code."""
+    cell = ("## Running it\n\nOn a laptop:\n\n```bash\ntorchrun --standalone -m job \\\n"
+            "    --rows 200\n```\n\nYour script needs three lines:\n\n```python\n"
+            "device = init_process_group(\"cuda\")  # or \"cpu\"\n```\n\n"
+            "````{exercise-start} A title\n:label: ex-a\n````\n\nWrite the function.\n")
+    messages = {"Running it": "运行", "On a laptop:": "在笔记本电脑上：",
+                "Your script needs three lines:": "你的脚本需要三行：",
+                "Write the function.": "编写这个函数。"}
+    text, lacking = translate_markdown(cell, messages)
+    assert lacking == [], lacking
+    assert "## 运行" in text and "编写这个函数。" in text
+    assert "torchrun --standalone -m job \\\n    --rows 200\n```" in text
+    assert 'device = init_process_group("cuda")  # or "cpu"' in text
+
+
+def test_prose_after_a_directive_or_inside_it_is_not_taken_for_code():
+    """A bare fence that closes a directive opens no code block, and a directive's body is prose:
+    English there without a message still keeps the cell English."""
+    after = "````{exercise-start} A title\n:label: ex-a\n````\n\nWrite the function.\n"
+    assert translate_markdown(after, {}) == (after, ["(text without a message) Write the function."])
+    inside = "```{note}\nKeep it short.\n```\n"
+    assert translate_markdown(inside, {}) == (inside, ["(text without a message) Keep it short."])
+    code = "~~~{code-block} python\nprint('hello world')\n~~~\n\nDone here.\n"
+    assert translate_markdown(code, {"Done here.": "完成。"})[1] == []

@@ -212,6 +212,46 @@ _DISPLAY_MATHS_BLOCK = re.compile(r"\$\$.*?\$\$|^[ \t]*(`{3,}|:{3,})\{math\}.*?^
                                  re.DOTALL | re.MULTILINE)
 
 
+# A fence line: ``` or ~~~ (three or more) and its info string (a language, or {directive}).
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^`\n]*?)[ \t]*$")
+_CODE_DIRECTIVES = frozenset({"code", "code-block", "code-cell", "sourcecode"})
+
+
+def _closes(fence: re.Match[str], opening: str) -> bool:
+    """Whether the fence line `fence` closes the block opened by the fence marks `opening`."""
+    marks = fence.group(1)
+    return marks[0] == opening[0] and len(marks) >= len(opening) and not fence.group(2)
+
+
+def _without_code_blocks(text: str) -> str:
+    """`text` without its fenced code blocks (```bash ... ```, {code-block} directives).
+
+    Sphinx's gettext builder extracts no message from a literal block, so its lines are code,
+    not English left untranslated. A directive's fences (````{exercise-start} ... ````) are
+    kept with their body, which is prose.
+    """
+    kept: list[str] = []
+    directives: list[str] = []  # the fence marks of the directives open around the line
+    code: str | None = None  # the fence marks of the code block the line is in
+    for line in text.split("\n"):
+        fence = _FENCE.match(line)
+        if code is not None:
+            if fence and _closes(fence, code):
+                code = None
+            continue
+        if fence:
+            name = re.match(r"\{([\w:-]+)\}", fence.group(2))
+            if directives and _closes(fence, directives[-1]):
+                directives.pop()
+            elif name and name.group(1) not in _CODE_DIRECTIVES:
+                directives.append(fence.group(1))
+            else:
+                code = fence.group(1)
+                continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def translate_markdown(source: str, messages: dict[str, str | None]) -> tuple[str, list[str]]:
     """Translate one markdown cell with `messages` (msgid -> translation, None when missing).
 
@@ -237,6 +277,8 @@ def translate_markdown(source: str, messages: dict[str, str | None]) -> tuple[st
         leftover = leftover[:start] + " " + leftover[end:]
     # Display maths is never a message: its lines are maths, not English left untranslated.
     leftover = _DISPLAY_MATHS_BLOCK.sub(" ", leftover)
+    # Nor is a fenced code block (Sphinx keeps literal blocks as they are in every language).
+    leftover = _without_code_blocks(leftover)
     uncovered = [line.strip() for line in leftover.splitlines()
                  if _LATIN_WORD.search(prose(line)) and not _FENCE_OR_OPTION.match(line)]
     lacking += [f"(text without a message) {line}" for line in uncovered]
