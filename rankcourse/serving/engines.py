@@ -87,6 +87,33 @@ def _spread(per_request: Tensor, owner: Tensor | None) -> Tensor:
     return per_request if owner is None else per_request.index_select(0, owner)
 
 
+class _SplitFirstLayer(nn.Module):
+    """The first MLP layer's weight split by the user's and the candidates' columns.
+
+    Gathering the columns costs as much as a small matrix product, so the two blocks are kept,
+    transposed and contiguous, until the weight changes (new storage, dtype, device, or an in-place
+    update, which bumps the tensor's version counter). Under ``torch.export`` they are rebuilt in
+    the graph, where they become constants.
+    """
+
+    first: nn.Linear
+    user_columns: Tensor
+    item_columns: Tensor
+
+    def first_layer_blocks(self) -> tuple[Tensor, Tensor]:
+        """``(W_U^T (cols_U, H), W_I^T (cols_I, H))``."""
+        weight = self.first.weight
+        if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return weight[:, self.user_columns].T, weight[:, self.item_columns].T
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        cached = getattr(self, "_blocks", None)
+        if cached is None or cached[0] != key:
+            cached = (key, (weight[:, self.user_columns].T.contiguous(),
+                            weight[:, self.item_columns].T.contiguous()))
+            self._blocks = cached  # one assignment: safe when server threads share the engine
+        return cached[1]
+
+
 class NaiveEngine(nn.Module):
     """Score N candidates as N full rows: the user's columns copied into every row."""
 
@@ -139,7 +166,7 @@ def _columns(blocks: Sequence[tuple[int, int]]) -> Tensor:
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
-class SharedDeepFM(nn.Module):
+class SharedDeepFM(_SplitFirstLayer):
     """DeepFM with the user side computed once per request (see the module's docstring).
 
     Shapes: ``user_dense (1, du)``, ``user_sparse (1, fu)``, ``item_dense (N, di)``,
@@ -198,12 +225,13 @@ class SharedDeepFM(nn.Module):
         weight = self.first.weight
         x_user = torch.cat([v_user.flatten(1), user_dense.to(weight.dtype)], 1)
         x_item = torch.cat([v_item.flatten(1), item_dense.to(weight.dtype)], 1)
-        h_user = x_user @ weight[:, self.user_columns].T + self.first.bias                # (R, H): once
-        h = self.after_first(x_item @ weight[:, self.item_columns].T + _spread(h_user, owner))  # (N, H)
+        w_user, w_item = self.first_layer_blocks()
+        h_user = x_user @ w_user + self.first.bias                                       # (R, H): once
+        h = self.after_first(x_item @ w_item + _spread(h_user, owner))                   # (N, H)
         return first_order + fm + self.rest(h).squeeze(-1)
 
 
-class SharedBehaviourRanker(nn.Module):
+class SharedBehaviourRanker(_SplitFirstLayer):
     """DIN (and sum/mean pooling) with the history and the user fields embedded once per request.
 
     The history fields must be user fields and their targets (the candidate item and its
@@ -310,9 +338,10 @@ class SharedBehaviourRanker(nn.Module):
         weight = self.first.weight
         x_user = torch.cat([f_user.flatten(1), user_dense.to(weight.dtype)], 1)
         x_item = torch.cat([f_item.flatten(1), candidate, pooled, item_dense.to(weight.dtype)], 1)
-        h_user = x_user @ weight[:, self.user_columns].T + self.first.bias
+        w_user, w_item = self.first_layer_blocks()
+        h_user = x_user @ w_user + self.first.bias
         h_user = _spread(h_user, owner)
-        logit = self.rest(self.after_first(x_item @ weight[:, self.item_columns].T + h_user)).squeeze(-1)
+        logit = self.rest(self.after_first(x_item @ w_item + h_user)).squeeze(-1)
         if self.model.fm is not None:
             d, n = emb.dim, candidate.shape[0]
             f_user = f_user.expand(n, -1, -1) if owner is None else f_user.index_select(0, owner)
