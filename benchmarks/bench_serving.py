@@ -15,16 +15,25 @@ it alone, as a server would. Engines:
 Printed: the table of percentiles in ms, the ratios of eager to shared and to onnxruntime at
 N = 500 (medians, one thread), DeepFM's p99 at N = 500 on one thread against the 10 ms aim, and
 the load average before and after (timings on a loaded machine include time the process waited).
+The timed requests take a pool of encoded requests in turn (``--pool``): encoding is not timed,
+and the model's time does not depend on which ids a request holds.
+
+Then batches: B requests of N = 500 candidates scored in one forward pass by the shared engine
+(``RequestScorer.batch_logits``: candidates concatenated, each request's user side once), on the
+CPU with one thread and on CUDA when present: requests per second and p50/p99 per batch.
+``--profile`` prints the operators that take DeepFM's time at N = 500 on one thread.
 
 Usage::
 
     python benchmarks/bench_serving.py                      # 1,000 requests per point
     python benchmarks/bench_serving.py --requests 200 --sizes 50,500 --threads 1 --csv out.csv
+    python benchmarks/bench_serving.py --models DeepFM --sizes 500 --threads 1 --profile
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -32,6 +41,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -42,7 +52,7 @@ from rankcourse.models import DIN, DeepFM  # noqa: E402
 from rankcourse.runtime import seed_everything  # noqa: E402
 from rankcourse.serving import ModelBundle, RequestScorer, load_bundle, save_bundle  # noqa: E402
 from rankcourse.serving.export import OnnxEngine, export_onnx, onnx_available  # noqa: E402
-from rankcourse.serving.latency import latency_grid  # noqa: E402
+from rankcourse.serving.latency import latency_grid, percentiles, time_batches, torch_threads  # noqa: E402
 from rankcourse.serving.shop import SHOP_USER_FIELDS, draw_requests, encode_split, shop_encoder  # noqa: E402
 from rankcourse.training import fit  # noqa: E402
 
@@ -78,6 +88,41 @@ def engines(name: str, scorer: RequestScorer, data, folder: Path) -> dict:
     return out
 
 
+def batch_rows(name: str, scorer: RequestScorer, data, n: int, batch_sizes: tuple[int, ...],
+               batches: int) -> list[dict]:
+    """Requests per second and p50/p99 per batch of ``B`` requests in one forward pass, CPU and CUDA."""
+    requests = [scorer.encode(r) for r in draw_requests(data, n, max(batch_sizes), seed=n)]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows = []
+    for device in devices:
+        on_device = scorer
+        if device != "cpu":
+            bundle = copy.deepcopy(scorer.bundle)
+            bundle.model.to(device)
+            on_device = RequestScorer(bundle, max_candidates=scorer.max_candidates)
+            on_device.engine.to(device)
+        with torch_threads(1):
+            for b in batch_sizes:
+                seconds = time_batches(on_device.batch_logits, requests, b, batches)
+                rows.append({"model": name, "device": device, "B": b, "N": n,
+                             "requests/s": b * batches / seconds.sum(), **percentiles(seconds, (50, 99))})
+    return rows
+
+
+def profile_deepfm(scorer: RequestScorer, data, n: int = 500, count: int = 50) -> None:
+    """The operators that take the time of DeepFM's engines at N = ``n`` on one thread."""
+    requests = [scorer.encode(r) for r in draw_requests(data, n, count, seed=n)]
+    for label, engine in [("eager", RequestScorer(scorer.bundle, "naive").engine), ("shared", scorer.engine)]:
+        with torch_threads(1), torch.inference_mode():
+            for inputs in requests[:5]:
+                engine(*inputs)
+            with torch.profiler.profile() as prof:
+                for inputs in requests:
+                    engine(*inputs)
+        print(f"DeepFM {label}, N = {n}, one thread, {count} requests: self CPU time by operator")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=1_000)
@@ -85,6 +130,10 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--models", default="DeepFM,DIN")
     parser.add_argument("--users", type=int, default=1_500)
+    parser.add_argument("--pool", type=int, default=100, help="distinct encoded requests per N")
+    parser.add_argument("--batch-sizes", default="1,8,32,128")
+    parser.add_argument("--batches", type=int, default=100, help="timed batches per batch size")
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--csv", default=None)
     opts = parser.parse_args()
     sizes = tuple(int(v) for v in opts.sizes.split(","))
@@ -101,7 +150,8 @@ def main() -> None:
             return [scorer.encode(r) for r in draw_requests(data, n, count, seed=n)]
 
         start = time.perf_counter()
-        grid = latency_grid(engines(name, scorer, data, folder), make, sizes, threads, opts.requests)
+        grid = latency_grid(engines(name, scorer, data, folder), make, sizes, threads, opts.requests,
+                            pool=opts.pool)
         rows.append(grid.assign(model=name))
         print(f"{name}: {time.perf_counter() - start:.0f} s")
     table = pd.concat(rows)[["model", "engine", "N", "threads", "p50", "p95", "p99", "mean"]]
@@ -116,6 +166,15 @@ def main() -> None:
     for engine, p99 in deepfm.items():
         verdict = "meets" if p99 <= AIM_MS else "misses"
         print(f"DeepFM N = 500, 1 thread, {engine}: p99 {p99:.2f} ms ({verdict} the {AIM_MS:g} ms aim)")
+    if opts.profile and "DeepFM" in scorers:
+        profile_deepfm(scorers["DeepFM"], data)
+    batch_sizes = tuple(int(v) for v in opts.batch_sizes.split(","))
+    if batch_sizes and opts.batches > 0:
+        batches = pd.DataFrame([row for name in opts.models.split(",")
+                                for row in batch_rows(name, scorers[name], data, 500, batch_sizes, opts.batches)])
+        print(f"\nBatches of B requests, N = 500 each, one forward pass (shared engine, one CPU thread"
+              f"{'; CUDA' if torch.cuda.is_available() else '; no CUDA device here'}):")
+        print(batches.round(2).to_string(index=False))
     print(f"load average after {os.getloadavg()[0]:.2f} (before {load_before[0]:.2f})")
     if opts.csv:
         table.to_csv(opts.csv, index=False)

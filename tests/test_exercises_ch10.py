@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from rankcourse.exercises.ch10 import (check_corrected_probability, check_latency_line, check_shared_fm,
-                                       reference_corrected_probability, reference_shared_fm)
+from rankcourse.exercises.ch10 import (check_corrected_probability, check_cross_once, check_latency_line,
+                                       check_shared_fm, reference_corrected_probability, reference_cross_once,
+                                       reference_shared_fm)
 
 
 def fm(v):
@@ -71,3 +72,52 @@ def test_latency_line_check_names_the_mistake(wrong, message):
 def test_hidden_cases_name_the_same_mistakes(check, wrong, message):
     with pytest.raises(AssertionError, match=message):
         check(wrong, seed=12345)
+
+
+def cross_parts(eu, ei, w, b):
+    x0 = torch.cat([eu.expand(ei.shape[0], -1), ei], 1)
+    return x0, w[:, :eu.shape[0]] @ eu + b
+
+
+def test_cross_once_check_accepts_the_reference_and_the_full_rows():
+    check_cross_once(reference_cross_once)
+
+    def full_rows(eu, ei, w, b):
+        x0, once = cross_parts(eu, ei, w, b)
+        return once, x0 * (x0 @ w.T + b) + x0
+
+    check_cross_once(full_rows)
+
+
+def with_once(x1_of):
+    """An answer whose once-per-request vector is right and whose x1 is ``x1_of(x0, once, eu, ei, w, b)``."""
+    def answer(eu, ei, w, b):
+        x0, once = cross_parts(eu, ei, w, b)
+        return once, x1_of(x0, once, eu, ei, w, b)
+    return answer
+
+
+def user_coordinates_once(x0, once, eu, ei, w, b):
+    x1 = x0 * (x0 @ w.T + b) + x0
+    x1[:, :eu.shape[0]] = eu * once[:eu.shape[0]] + eu
+    return x1
+
+
+CROSS_MISTAKES = [
+    (with_once(lambda x0, once, eu, ei, w, b: x0 * (x0 @ w.T + b)), "residual"),
+    (with_once(lambda x0, once, eu, ei, w, b: x0 * (x0 @ w.T) + x0), "bias b is missing"),
+    (with_once(lambda x0, once, eu, ei, w, b: x0 * once + x0), "candidate's columns"),
+    (with_once(user_coordinates_once), "user's coordinates of x1 were computed once"),
+    (with_once(lambda x0, once, eu, ei, w, b: x0 * (x0 @ w + b) + x0), "transposed"),
+    (lambda eu, ei, w, b: (w[:, :eu.shape[0]] @ eu, reference_cross_once(eu, ei, w, b)[1]), "bias b is missing"),
+    (lambda eu, ei, w, b: (w[:eu.shape[0], :eu.shape[0]] @ eu, None), "full width"),
+    (lambda eu, ei, w, b: reference_cross_once(eu, ei, w, b)[1], "two tensors"),
+    (with_once(lambda x0, once, eu, ei, w, b: x0[:, :1]), "x1 must have shape"),
+]
+
+
+@pytest.mark.parametrize("wrong, message", CROSS_MISTAKES, ids=[m for _, m in CROSS_MISTAKES])
+@pytest.mark.parametrize("seed", [None, 2468])
+def test_cross_once_check_names_the_mistake(wrong, message, seed):
+    with pytest.raises(AssertionError, match=message):
+        check_cross_once(wrong, seed=seed)

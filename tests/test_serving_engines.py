@@ -93,3 +93,19 @@ def test_the_naive_engine_leaves_the_callers_model_checking_its_inputs():
     with torch.no_grad():
         engine(*encoded(encoder, shop_request(3)))
     assert model.check_values is True and engine.model.embedding is model.embedding
+
+
+def test_the_shared_engine_follows_a_change_of_the_models_weights():
+    # The engine keeps the first layer's column blocks; an in-place update must not leave them stale.
+    encoder = shop_encoder()
+    model = randomise(DeepFM(encoder.schema, embed_dim=4, hidden=(8,))).double()
+    layout = RequestLayout.from_encoder(encoder, USER_FIELDS)
+    engine, naive = make_engine(model, layout, "shared"), NaiveEngine(model, layout)
+    inputs = encoded(encoder, shop_request(5))
+    with torch.no_grad():
+        before = engine(*inputs)
+        model.dnn.layers[0].weight.mul_(-2.0) if isinstance(model.dnn.layers[0], torch.nn.Linear) \
+            else model.dnn.layers[0].body[0].weight.mul_(-2.0)
+        after = engine(*inputs)
+        torch.testing.assert_close(after, naive(*inputs), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(before, after)

@@ -6,6 +6,8 @@ r"""Self-checks for chapter 10 (serving a ranking model).
   ``correct(p (n,), keep) -> (n,)``.
 * :func:`check_latency_line` -- fit ``latency = a + b N`` to measured points and predict:
   ``fit_line(n (k,), ms (k,)) -> (a, b)``.
+* :func:`check_cross_once` -- DCN-V2's first cross layer with the user's part once per request:
+  ``cross_once(e_user (d_u,), e_items (N, d_i), weight (d, d), bias (d,)) -> (once (d,), x1 (N, d))``.
 
 Each check runs the student's code on small cases against a reference and, when the answer is
 wrong, compares it with the typical mistakes and names the one it matches.
@@ -21,8 +23,8 @@ from torch import Tensor
 
 from ._seeding import hidden_size, numpy_rng, torch_generator
 
-__all__ = ["check_shared_fm", "check_corrected_probability", "check_latency_line", "reference_shared_fm",
-           "reference_corrected_probability"]
+__all__ = ["check_shared_fm", "check_corrected_probability", "check_latency_line", "check_cross_once",
+           "reference_shared_fm", "reference_corrected_probability", "reference_cross_once"]
 
 
 def _call(fn: Callable, args: tuple, case: str) -> Any:
@@ -161,3 +163,88 @@ def check_latency_line(fit_line: Callable[[np.ndarray, np.ndarray], tuple[float,
         hint = " It looks like the line goes through the origin: a fixed cost per request exists."
     raise AssertionError(f"got a = {a:.4g}, b = {b:.4g}; the least-squares line has a = {want[0]:.4g}, "
                          f"b = {want[1]:.4g}.{hint}")
+
+
+# ----------------------------------------------------------------------------- DCN-V2 cross layer
+def reference_cross_once(e_user: Tensor, e_items: Tensor, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+    """``once = W[:, :d_u] e_U + b`` (one ``(d,)`` vector a request) and the first cross layer
+    ``x1 = x0 ⊙ (once + W[:, d_u:] e_I) + x0`` of each candidate, ``(N, d)``, with ``x0 = [e_U; e_I]``."""
+    d_user = e_user.shape[0]
+    once = weight[:, :d_user] @ e_user + bias
+    x0 = torch.cat([e_user.expand(e_items.shape[0], -1), e_items], 1)
+    return once, x0 * (once + e_items @ weight[:, d_user:].T) + x0
+
+
+def _cross_cases(seed: int | None = None) -> list[tuple[str, Tensor, Tensor, Tensor, Tensor]]:
+    """The public cases, or (given ``seed``) new values and sizes with the same roles: several
+    candidates with user and item parts of different widths, and one candidate with one user value."""
+    gen = torch_generator(12, seed)
+    sizes = [(hidden_size(3, seed, salt=1), hidden_size(2, seed, salt=2), hidden_size(4, seed, salt=3)),
+             (1, hidden_size(3, seed, salt=4), 1)]
+    cases = []
+    for d_user, d_item, n in sizes:
+        d = d_user + d_item
+        tensors = [torch.randn(shape, generator=gen, dtype=torch.float64)
+                   for shape in ((d_user,), (n, d_item), (d, d), (d,))]
+        cases.append((f"d_u = {d_user}, d_i = {d_item}, {n} candidate{'s' * (n > 1)}", *tensors))
+    return cases
+
+
+def _cross_mistakes(e_user: Tensor, e_items: Tensor, w: Tensor, b: Tensor) -> list[tuple[str, Tensor]]:
+    """Typical wrong ``x1`` with the words that name them."""
+    d_user, n = e_user.shape[0], e_items.shape[0]
+    x0 = torch.cat([e_user.expand(n, -1), e_items], 1)
+    once = w[:, :d_user] @ e_user + b
+    right = x0 * (once + e_items @ w[:, d_user:].T) + x0
+    user_once = right.clone()
+    user_once[:, :d_user] = e_user * once[:d_user] + e_user
+    return [("the residual + x0 is missing", x0 * (x0 @ w.T + b)),
+            ("the bias b is missing", x0 * (x0 @ w.T) + x0),
+            ("the candidate's columns W_I e_I are missing from W x0", x0 * once + x0),
+            ("the user's coordinates of x1 were computed once, but they depend on the candidate "
+             "through W_I e_I", user_once),
+            ("W was applied transposed (x0 @ W instead of W x0)", x0 * (x0 @ w + b) + x0)]
+
+
+def _check_once(once: Any, e_user: Tensor, w: Tensor, b: Tensor, case: str) -> None:
+    d, d_user = w.shape[0], e_user.shape[0]
+    if not isinstance(once, Tensor) or tuple(once.shape) != (d,):
+        shape = tuple(once.shape) if isinstance(once, Tensor) else type(once).__name__
+        raise AssertionError(f"once must be a tensor of shape ({d},) on case {case!r}, got {shape}: every "
+                             "coordinate of W x0 reads the user's columns, so the shared part is full width")
+    want = w[:, :d_user] @ e_user + b
+    if torch.allclose(once.double(), want, atol=1e-9, rtol=1e-9):
+        return
+    hint = ""
+    if torch.allclose(once.double(), want - b, atol=1e-9, rtol=1e-9):
+        hint = " It looks like the bias b is missing: it is the same for every candidate, so it belongs here."
+    raise AssertionError(f"wrong once-per-request vector on case {case!r}: max error "
+                         f"{(once.double() - want).abs().max().item():.3g}.{hint}")
+
+
+def check_cross_once(cross_once: Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]], *,
+                     seed: int | None = None) -> None:
+    """Check ``cross_once(e_user, e_items, weight, bias) -> (once, x1)`` against DCN-V2's first layer.
+
+    ``once`` must be ``W[:, :d_u] e_U + b`` (computed once per request) and ``x1`` the layer's output
+    ``x0 ⊙ (W x0 + b) + x0`` for each candidate. ``seed`` (for grading) draws hidden cases.
+    """
+    cases = _cross_cases(seed)
+    for case, e_user, e_items, w, b in cases:
+        got = _call(cross_once, (e_user.clone(), e_items.clone(), w.clone(), b.clone()), case)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise AssertionError(f"cross_once must return two tensors (once, x1) on case {case!r}, "
+                                 f"got {type(got).__name__}")
+        once, x1 = got
+        _check_once(once, e_user, w, b, case)
+        _, want = reference_cross_once(e_user, e_items, w, b)
+        if not isinstance(x1, Tensor) or x1.shape != want.shape:
+            shape = tuple(x1.shape) if isinstance(x1, Tensor) else type(x1).__name__
+            raise AssertionError(f"x1 must have shape {tuple(want.shape)} on case {case!r}, got {shape}")
+        if torch.allclose(x1.double(), want, atol=1e-9, rtol=1e-9):
+            continue
+        hint = next((f" It looks like {t}." for t, m in _cross_mistakes(e_user, e_items, w, b)
+                     if torch.allclose(x1.double(), m, atol=1e-9, rtol=1e-9)), "")
+        raise AssertionError(f"wrong x1 on case {case!r}: max error "
+                             f"{(x1.double() - want).abs().max().item():.3g}.{hint}")
+    print(f"check_cross_once: correct on {len(cases)} cases, float64 to 1e-9.")

@@ -28,4 +28,6 @@ PACKAGE_ANSWERS: dict[str, tuple[str, ...]] = {
     "check_shared_fm": ("rankcourse.serving.engines.SharedDeepFM", "rankcourse.layers.fm.FMInteraction"),
     # sigmoid(logit(p) + log keep) is the corrected probability.
     "check_corrected_probability": ("rankcourse.serving.scorer.corrected_probability",),
+    # The package's cross network gives x1 (the once-per-request vector is one line beside it).
+    "check_cross_once": ("rankcourse.layers.cross.CrossNetV2",),
 }

@@ -4,7 +4,10 @@ Every engine is an ``nn.Module`` with the same signature,
 
     ``forward(user_dense (1, du), user_sparse (1, fu), item_dense (N, di), item_sparse (N, fi)) -> logits (N,)``,
 
-so the scorer, ``torch.export`` and the ONNX exporter treat them alike.
+so the scorer, ``torch.export`` and the ONNX exporter treat them alike. A batch of R requests
+scored in one forward pass (what a GPU wants) passes ``owner``: the user tensors then have R rows,
+the candidates of all requests are concatenated, and ``owner (N,)`` gives each candidate's request;
+each request's user side is still computed once.
 
 * :class:`NaiveEngine` copies the user's columns into N full rows and runs the model: the user's
   embeddings, FM terms and first MLP layer are computed N times.
@@ -79,8 +82,42 @@ def _select_task(logits: Tensor, task: int) -> Tensor:
     return logits[:, task] if logits.dim() == 2 else logits
 
 
+def _spread(per_request: Tensor, owner: Tensor | None) -> Tensor:
+    """Each candidate's row of a per-request tensor; with one request (``owner`` None) it broadcasts."""
+    return per_request if owner is None else per_request.index_select(0, owner)
+
+
+class _SplitFirstLayer(nn.Module):
+    """The first MLP layer's weight split by the user's and the candidates' columns.
+
+    Gathering the columns costs as much as a small matrix product, so the two blocks are kept,
+    transposed and contiguous, until the weight changes (new storage, dtype, device, or an in-place
+    update, which bumps the tensor's version counter). Under ``torch.export`` they are rebuilt in
+    the graph, where they become constants.
+    """
+
+    first: nn.Linear
+    user_columns: Tensor
+    item_columns: Tensor
+
+    def first_layer_blocks(self) -> tuple[Tensor, Tensor]:
+        """``(W_U^T (cols_U, H), W_I^T (cols_I, H))``."""
+        weight = self.first.weight
+        if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return weight[:, self.user_columns].T, weight[:, self.item_columns].T
+        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+        cached = getattr(self, "_blocks", None)
+        if cached is None or cached[0] != key:
+            cached = (key, (weight[:, self.user_columns].T.contiguous(),
+                            weight[:, self.item_columns].T.contiguous()))
+            self._blocks = cached  # one assignment: safe when server threads share the engine
+        return cached[1]
+
+
 class NaiveEngine(nn.Module):
     """Score N candidates as N full rows: the user's columns copied into every row."""
+
+    supports_batch = True  #: takes ``owner``: several requests in one forward pass
 
     def __init__(self, model: nn.Module, layout: RequestLayout, task: int = 0) -> None:
         super().__init__()
@@ -95,17 +132,20 @@ class NaiveEngine(nn.Module):
         self.register_buffer("sparse_perm", sparse_perm, persistent=False)
 
     def full_rows(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor,
-                  item_sparse: Tensor) -> tuple[Tensor, Tensor]:
+                  item_sparse: Tensor, owner: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The N rows in schema order: ``dense (N, n_dense)``, ``sparse (N, n_fields)``."""
         n = item_sparse.shape[0]
+        if owner is not None:
+            user_dense, user_sparse = user_dense.index_select(0, owner), user_sparse.index_select(0, owner)
         # index_select, not ``x[:, perm]``: with torch 2.13's ONNX exporter and onnxruntime 1.32,
         # ``x[:, perm] @ w`` (w a vector) came out wrong in onnxruntime (measured); this form is exact.
         dense = torch.cat([user_dense.expand(n, -1), item_dense], 1).index_select(1, self.dense_perm)
         sparse = torch.cat([user_sparse.expand(n, -1), item_sparse], 1).index_select(1, self.sparse_perm)
         return dense, sparse
 
-    def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor) -> Tensor:
-        dense, sparse = self.full_rows(user_dense, user_sparse, item_dense, item_sparse)
+    def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor,
+                owner: Tensor | None = None) -> Tensor:
+        dense, sparse = self.full_rows(user_dense, user_sparse, item_dense, item_sparse, owner)
         return _select_task(self.model(dense, sparse), self.task)
 
 
@@ -126,12 +166,14 @@ def _columns(blocks: Sequence[tuple[int, int]]) -> Tensor:
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
-class SharedDeepFM(nn.Module):
+class SharedDeepFM(_SplitFirstLayer):
     """DeepFM with the user side computed once per request (see the module's docstring).
 
     Shapes: ``user_dense (1, du)``, ``user_sparse (1, fu)``, ``item_dense (N, di)``,
     ``item_sparse (N, fi)`` -> logits ``(N,)``, equal to ``model`` on the N full rows.
     """
+
+    supports_batch = True
 
     def __init__(self, model: DeepFM, layout: RequestLayout) -> None:
         super().__init__()
@@ -167,14 +209,15 @@ class SharedDeepFM(nn.Module):
         total = v.sum(1)
         return total, 0.5 * (total.square() - v.square().sum(1)).sum(-1)
 
-    def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor) -> Tensor:
+    def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor,
+                owner: Tensor | None = None) -> Tensor:
         table = self.model.embedding.weight
         user_ids, item_ids = user_sparse + self.user_offsets, item_sparse + self.item_offsets
         v_user, v_item = F.embedding(user_ids, table), F.embedding(item_ids, table)      # (1, fu, D), (N, fi, D)
         sum_user, fm_user = self._fm_within(v_user)
         sum_item, fm_item = self._fm_within(v_item)
-        fm = fm_user + fm_item + (sum_item * sum_user).sum(-1)
-        first_order = (self._first_order(user_dense, user_ids, self.user_dense_index)
+        fm = _spread(fm_user, owner) + fm_item + (sum_item * _spread(sum_user, owner)).sum(-1)
+        first_order = (_spread(self._first_order(user_dense, user_ids, self.user_dense_index), owner)
                        + self._first_order(item_dense, item_ids, self.item_dense_index) + self.model.linear.bias)
         if self.model.dnn_embedding is not None:
             dnn_table = self.model.dnn_embedding.weight
@@ -182,17 +225,20 @@ class SharedDeepFM(nn.Module):
         weight = self.first.weight
         x_user = torch.cat([v_user.flatten(1), user_dense.to(weight.dtype)], 1)
         x_item = torch.cat([v_item.flatten(1), item_dense.to(weight.dtype)], 1)
-        h_user = x_user @ weight[:, self.user_columns].T + self.first.bias                # (1, H): once
-        h = self.after_first(x_item @ weight[:, self.item_columns].T + h_user)           # (N, H)
+        w_user, w_item = self.first_layer_blocks()
+        h_user = x_user @ w_user + self.first.bias                                       # (R, H): once
+        h = self.after_first(x_item @ w_item + _spread(h_user, owner))                   # (N, H)
         return first_order + fm + self.rest(h).squeeze(-1)
 
 
-class SharedBehaviourRanker(nn.Module):
+class SharedBehaviourRanker(_SplitFirstLayer):
     """DIN (and sum/mean pooling) with the history and the user fields embedded once per request.
 
     The history fields must be user fields and their targets (the candidate item and its
     category) item fields. Shapes as :class:`SharedDeepFM`.
     """
+
+    supports_batch = True
 
     def __init__(self, model: BehaviourRanker, layout: RequestLayout) -> None:
         super().__init__()
@@ -259,23 +305,47 @@ class SharedBehaviourRanker(nn.Module):
         weights = normalised_weights(scores, masks, pooling.normalise)
         return masked_sum(behaviours.unsqueeze(0).expand(n, -1, -1), weights, masks)
 
-    def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor) -> Tensor:
+    def _pool_batch(self, history: Tensor, candidate: Tensor, owner: Tensor) -> Tensor:
+        """``(N, E)`` pooled histories of a batch of requests; ``history (R, S, T)``, ``owner (N,)``."""
+        emb, pooling = self.model.embedding, self.model.pooling
+        behaviours = torch.cat([t(history[:, s]) for s, t in enumerate(emb.tables)], -1)  # (R, T, E): once
+        mask = history[:, 0] != emb.padding_id                                         # (R, T)
+        if not isinstance(pooling, TargetAttentionPooling):
+            return pooling(behaviours, None, mask).index_select(0, owner)
+        unit, e = pooling.unit, behaviours.shape[-1]
+        w = unit.inner.weight
+        w1, w2, w3, w4 = w[:, :e], w[:, e:2 * e], w[:, 2 * e:3 * e], w[:, 3 * e:]
+        per_behaviour = (behaviours @ (w1 + w3).T + unit.inner.bias).index_select(0, owner)  # (N, T, H)
+        mine, masks = behaviours.index_select(0, owner), mask.index_select(0, owner)  # (N, T, E), (N, T)
+        hidden = per_behaviour + (candidate @ (w2 - w3).T).unsqueeze(1) + (mine * candidate.unsqueeze(1)) @ w4.T
+        act = unit.activation
+        hidden = act(hidden, None) if isinstance(act, Dice) else act(hidden)
+        weights = normalised_weights(unit.outer(hidden).squeeze(-1), masks, pooling.normalise)
+        return masked_sum(mine, weights, masks)
+
+    def forward(self, user_dense: Tensor, user_sparse: Tensor, item_dense: Tensor, item_sparse: Tensor,
+                owner: Tensor | None = None) -> Tensor:
         emb = self.model.embedding
-        history = user_sparse[0, self.history_pos]                                     # (S, T)
-        behaviours = torch.cat([t(history[s]) for s, t in enumerate(emb.tables)], -1)  # (T, E): once
-        mask = history[0] != emb.padding_id
         candidate = torch.cat([t(item_sparse[:, self.target_pos[s]]) for s, t in enumerate(emb.tables)], -1)
-        pooled = self._pool(behaviours, candidate, mask)
+        if owner is None:
+            history = user_sparse[0, self.history_pos]                                 # (S, T)
+            behaviours = torch.cat([t(history[s]) for s, t in enumerate(emb.tables)], -1)  # (T, E): once
+            pooled = self._pool(behaviours, candidate, history[0] != emb.padding_id)
+        else:
+            pooled = self._pool_batch(user_sparse[:, self.history_pos], candidate, owner)
         f_user = self._fields(user_sparse, self.user_other_pos, self.user_other_offsets)  # (1, Fu, D)
         f_item = self._fields(item_sparse, self.item_other_pos, self.item_other_offsets)  # (N, Fi, D)
         weight = self.first.weight
         x_user = torch.cat([f_user.flatten(1), user_dense.to(weight.dtype)], 1)
         x_item = torch.cat([f_item.flatten(1), candidate, pooled, item_dense.to(weight.dtype)], 1)
-        h_user = x_user @ weight[:, self.user_columns].T + self.first.bias
-        logit = self.rest(self.after_first(x_item @ weight[:, self.item_columns].T + h_user)).squeeze(-1)
+        w_user, w_item = self.first_layer_blocks()
+        h_user = x_user @ w_user + self.first.bias
+        h_user = _spread(h_user, owner)
+        logit = self.rest(self.after_first(x_item @ w_item + h_user)).squeeze(-1)
         if self.model.fm is not None:
             d, n = emb.dim, candidate.shape[0]
-            stacked = torch.cat([f_user.expand(n, -1, -1), f_item, candidate.unflatten(1, (-1, d)),
+            f_user = f_user.expand(n, -1, -1) if owner is None else f_user.index_select(0, owner)
+            stacked = torch.cat([f_user, f_item, candidate.unflatten(1, (-1, d)),
                                  pooled.unflatten(1, (-1, d))], 1)
             logit = logit + self.model.fm(stacked)
         return logit

@@ -5,6 +5,9 @@ A request is a mapping ``{"user": {field: value, ...}, "candidates": [{field: va
 other fields; ``None`` is a missing value. :meth:`RequestScorer.score` raises :class:`RequestError`
 naming the field and the candidate for a bad request; :meth:`RequestScorer.handle` never raises: it
 answers ``{"ok": False, "error": ...}`` instead, so one bad request cannot take a server down.
+:meth:`RequestScorer.score_batch` scores several requests in one forward pass (what a GPU wants):
+their candidates are concatenated, each request's user side is computed once, and the scores are
+split back; it equals scoring the requests one by one.
 """
 
 from __future__ import annotations
@@ -141,6 +144,51 @@ class RequestScorer:
         done = time.perf_counter()
         top = np.argsort(-probs, kind="stable")[:k]
         return Ranking(probs, top, {"encode": encoded - start, "model": done - encoded})
+
+    def batch_logits(self, encoded: Sequence[tuple[Tensor, Tensor, Tensor, Tensor]]) -> list[Tensor]:
+        """Logits of several encoded requests from one forward pass, split back per request.
+
+        The user tensors are stacked ``(R, ...)``, the candidates concatenated ``(sum N, ...)`` and
+        ``owner`` tells the engine each candidate's request. Inputs go to the model's device.
+        """
+        if not getattr(self.engine, "supports_batch", False):
+            raise ValueError(f"engine {type(self.engine).__name__} cannot score a batch of requests; "
+                             "use an engine of rankcourse.serving.engines")
+        if not encoded:
+            return []
+        device = next(self.bundle.model.parameters()).device
+        parts = [torch.cat([inputs[k] for inputs in encoded]).to(device) for k in range(4)]
+        sizes = [inputs[3].shape[0] for inputs in encoded]
+        owner = torch.repeat_interleave(torch.arange(len(sizes), device=device),
+                                        torch.tensor(sizes, device=device))
+        with torch.inference_mode():
+            logits = self.engine(*parts, owner=owner).reshape(-1)
+        return list(logits.cpu().split(sizes))
+
+    def score_batch(self, requests: Sequence[Any]) -> list[Ranking]:
+        """:meth:`score` for each request, from one forward pass; a bad request is named by position.
+
+        Raises :class:`RequestError` whose ``where`` starts with ``"request i"`` (0-based).
+        """
+        if not isinstance(requests, (list, tuple)):
+            raise RequestError("batch", None, f"expected a list of requests, got {type(requests).__name__}")
+        start = time.perf_counter()
+        encoded, ks = [], []
+        for i, request in enumerate(requests):
+            try:
+                encoded.append(self.encode(request))
+                ks.append(self._top_k(request, encoded[-1][3].shape[0]))
+            except RequestError as err:
+                raise RequestError(f"request {i}, {err.where}", err.field_name, err.problem) from None
+        encoded_at = time.perf_counter()
+        logits = self.batch_logits(encoded)
+        done = time.perf_counter()
+        seconds = {"encode": encoded_at - start, "model": done - encoded_at}
+        rankings = []
+        for z, k in zip(logits, ks):
+            probs = corrected_probability(z, self.bundle.negative_rate).numpy()
+            rankings.append(Ranking(probs, np.argsort(-probs, kind="stable")[:k], dict(seconds)))
+        return rankings
 
     def handle(self, request: Any) -> dict[str, Any]:
         """Like :meth:`score`, but never raises: errors come back as ``{"ok": False, "error": ...}``."""
