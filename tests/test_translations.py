@@ -129,6 +129,38 @@ def test_which_messages_need_a_translator(msgid, needed):
     assert needs_translation(msgid) is needed
 
 
+@pytest.mark.parametrize("msgid", [
+    # Chinese sentences full of model and metric names (a 中文导读 item of chapter 9)
+    "以 Bayes 最优模型为参照，用 AUC 和 GAUC 比较 sum、mean、DIN、softmax-DIN 与 BST 池化，并解释两个指标为何不同；",
+    "在已知贝叶斯最优 AUC 的合成数据上，比较 LR、FM、Wide & Deep 和 DeepFM；",
+    # Chinese sentences that gloss their terms in English, in parentheses
+    "多任务学习（multi-task learning）用一个模型同时学习点击和转化（multi-objective ranking）。",
+    "在加权 BCE、焦点损失（focal loss）和负采样（negative down-sampling）之间做出选择；",
+    "识别 CTR 模型的“一轮过拟合”（one-epoch overfitting），并据此安排训练轮数；",
+    "共享底层 (Shared-Bottom)",
+    "嵌入 / 嵌入向量 / Embedding",
+    "（注：见第 4 章）",                                  # only an aside: read whole
+])
+def test_a_chinese_message_with_english_names_or_glosses_is_chinese(msgid):
+    assert is_chinese(msgid)
+    assert not needs_translation(msgid)
+
+
+@pytest.mark.parametrize("msgid", [
+    # English sentences that gloss a term in Chinese, in parentheses or not
+    "feature crossing (特征交叉) is …",
+    "Feature crossing (特征交叉) multiplies two fields; DCN does it explicitly.",
+    "A cross (特征交叉（显式）) of two fields.",
+    'The source calls it 跷跷板现象 ("seesaw").',
+    "Glossary: 中文 — English",
+    "where ranking sits in the pipeline, after recall (召回)",
+    "(see chapter 4)",                                   # only an aside: read whole
+])
+def test_an_english_message_that_quotes_chinese_needs_a_translator(msgid):
+    assert not is_chinese(msgid)
+    assert needs_translation(msgid)
+
+
 def test_a_chinese_message_counts_as_translated_by_itself():
     entry = polib.POEntry(msgid="中文小结：交叉网络显式地构造特征交叉。", msgstr="")
     assert translation_of(entry) == entry.msgid
