@@ -16,6 +16,8 @@ from __future__ import annotations
 import collections
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -104,6 +106,101 @@ def test_figure_captions_and_alt_texts_are_extracted_with_their_chapter(extracte
     messages = {e.msgid for e in polib.pofile(str(extracted / "notebooks" / "04_dcn.pot"))}
     missing = [text for text, _ in texts if text not in messages]
     assert not missing, missing
+
+
+_EXERCISE_TITLE = re.compile(r"^(?:`{3,}|:{3,})\{exercise(?:-start)?\}[ \t]+(\S.*?)\s*$", re.MULTILINE)
+_SOLUTION_LABEL = re.compile(r"^(?:`{3,}|:{3,})\{solution(?:-start)?\}[ \t]+(\S+)", re.MULTILINE)
+
+
+def _markdown(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_exercise_titles_are_messages_of_their_chapter_and_solution_labels_are_not(extracted):
+    missing, labels_as_messages, titles = [], [], 0
+    for source in chapter_notebooks(ROOT):
+        text = _markdown(source)
+        messages = {e.msgid for e in polib.pofile(str(extracted / source.relative_to(ROOT).with_suffix(".pot")))}
+        for title in _EXERCISE_TITLE.findall(text):
+            titles += 1
+            if title not in messages:
+                missing.append(f"{source.name}: {title!r}")
+        labels_as_messages += [f"{source.name}: {label!r}" for label in _SOLUTION_LABEL.findall(text)
+                               if label in messages]
+    assert titles >= 20, "the chapters have titled exercises"
+    assert not missing, "exercise titles not extracted:\n" + "\n".join(missing)
+    assert not labels_as_messages, labels_as_messages
+
+
+def _tiny_book(root: Path) -> Path:
+    """A book of one page and one notebook, each with a titled exercise and its solution, built
+    with the book's configuration and extensions (execution off, solutions shown)."""
+    for folder in ("_ext", "_vendor", "_static"):
+        shutil.copytree(ROOT / "book" / folder, root / "book" / folder)
+    shutil.copy(ROOT / "book" / "references.bib", root / "book" / "references.bib")
+    (root / "locale").mkdir()
+    shutil.copy(ROOT / "locale" / "translations.toml", root / "locale" / "translations.toml")
+    (root / "book" / "intro.md").write_text(
+        "# A page\n\n```{exercise} Why no softmax?\n:label: ex-page\n\nThink.\n```\n\n"
+        "```{solution} ex-page\nBecause.\n```\n", encoding="utf8")
+    cells = ["# Tiny\n",
+             "````{exercise-start} The masked activation unit\n:label: ex-gated\n````\n\nWrite it.\n",
+             "````{exercise-end}\n````\n",
+             "```{solution-start} ex-gated\n```\n\nThe answer.\n",
+             "```{solution-end}\n```\n"]
+    notebook = {"cells": [{"cell_type": "markdown", "id": f"m{i}", "metadata": {}, "source": text}
+                          for i, text in enumerate(cells)],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (root / "notebooks").mkdir()
+    (root / "notebooks" / "tiny.ipynb").write_text(json.dumps(notebook), encoding="utf8")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    config["execute"]["execute_notebooks"] = "off"
+    config["sphinx"]["local_extensions"] = {name: str(root / "book" / "_ext")
+                                            for name in config["sphinx"]["local_extensions"]}
+    # Solutions shown, titled "Solution to Exercise N (title)": the solution repeats the title.
+    config["sphinx"]["config"].update(hide_solutions=False, exercise_style="")
+    (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+    config["sphinx"]["config"].update(language=LANGUAGE, locale_dirs=[str(root / "locale")])
+    (root / "_config_zh.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/tiny\n",
+                                   encoding="utf8")
+    return root
+
+
+def _jupyter_book(root: Path, *args: str) -> None:
+    binary = Path(sys.executable).parent / "jupyter-book"
+    done = subprocess.run([str(binary), "build", str(root), "--all", *args],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_exercise_titles_are_extracted_and_shown_translated(tmp_path):
+    """A tiny book through the gettext builder, then built in Chinese with a catalogue that
+    translates the two titles: the exercise and its solution show the Chinese title."""
+    book = _tiny_book(tmp_path / "book")
+    _jupyter_book(book, "--builder", "custom", "--custom-builder", "gettext")
+    titles = {"Why no softmax?": "为什么不用 softmax？", "The masked activation unit": "带掩码的激活单元"}
+    for page, title in (("book/intro", "Why no softmax?"), ("notebooks/tiny", "The masked activation unit")):
+        pot = polib.pofile(str(book / "_build" / "gettext" / f"{page}.pot"))
+        assert title in {e.msgid for e in pot}, f"{page}: {[e.msgid for e in pot]}"
+        assert "ex-gated" not in {e.msgid for e in pot}  # a solution's label is no title
+        po = polib.POFile()
+        po.metadata = {"Content-Type": "text/plain; charset=utf-8", "Language": LANGUAGE}
+        po.extend(polib.POEntry(msgid=e.msgid, msgstr=titles.get(e.msgid, "")) for e in pot)
+        target = book / "locale" / LANGUAGE / "LC_MESSAGES" / f"{page}.po"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        po.save(str(target))
+    shutil.rmtree(book / "_build")
+    _jupyter_book(book, "--config", str(book / "_config_zh.yml"))
+    for page, chinese in (("book/intro", "为什么不用"), ("notebooks/tiny", "带掩码的激活单元")):
+        text = (book / "_build" / "html" / f"{page}.html").read_text(encoding="utf8")
+        shown = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r'<p class="admonition-title">(.*?)</p>', text)]
+        assert len(shown) == 2, shown  # the exercise and its solution
+        assert all(chinese in t for t in shown), f"{page}: titles {shown}"
+        assert not any("softmax?" in t or "masked" in t for t in shown), shown
 
 
 def test_pending_pages_say_why():
@@ -265,6 +362,18 @@ def test_a_cell_with_an_untranslated_or_uncovered_message_stays_english():
         cell, ["Each layer multiplies."])
     text, lacking = translate_markdown(cell, {"Cross layers": "交叉层"})
     assert text == cell and lacking == ["(text without a message) Each layer multiplies."]
+
+
+def test_an_exercise_title_in_its_directive_line_is_translated_with_the_cell():
+    cell = ("````{exercise-start} The masked activation unit\n:label: ch09-ex-din-pooling\n````\n\n"
+            "Write `din_pooling`.\n")
+    messages = {"The masked activation unit": "带掩码的激活单元", "Write `din_pooling`.": "编写 `din_pooling`。"}
+    text, lacking = translate_markdown(cell, messages)
+    assert lacking == []
+    assert text == "````{exercise-start} 带掩码的激活单元\n:label: ch09-ex-din-pooling\n````\n\n编写 `din_pooling`。\n"
+    # An untranslated title keeps the whole cell English, as any untranslated message does.
+    untranslated = {**messages, "The masked activation unit": None}
+    assert translate_markdown(cell, untranslated) == (cell, ["The masked activation unit"])
 
 
 def test_translated_notebook_keeps_code_cells_and_reports_english_cells():
