@@ -36,9 +36,9 @@ from sphinx.application import Sphinx
 from sphinx.locale import init as init_locale
 from sphinx.transforms import SphinxTransform
 from sphinx.util.docutils import SphinxDirective
+from sphinx.util.i18n import docname_to_domain
 from sphinx_exercise.directive import ExerciseDirective, ExerciseStartDirective
 from sphinx_exercise.nodes import exercise_subtitle, exercise_title
-from sphinx.util.i18n import docname_to_domain
 
 _EXT_DIR = Path(__file__).resolve().parent
 if str(_EXT_DIR) not in sys.path:
