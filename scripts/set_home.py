@@ -15,7 +15,12 @@ The setting is two values. The *home* is ``[tool.rankcourse] home`` in ``pyproje
   page footer (version and licences);
 - ``pyproject.toml``: the project URLs (and the home itself when one is given);
 - README.md and the pages in ``book/``: every ``git+https://github.com/...@ref`` install line and
-  every link to the course's repository or its GitHub Pages site.
+  every link to the course's repository or its GitHub Pages site;
+- the same install lines and links inside the translation catalogues of those pages
+  (``locale/<language>/LC_MESSAGES/book/*.po``, in each message and its translation), so that an
+  edited link does not leave its translated message out of date (fuzzy);
+- the translated student copies ``notebooks/student/<language>/`` of the translated chapters
+  (regenerated as ``scripts/translations.py notebooks`` does), whose install cell is the chapter's.
 
 ``tests/test_publishing.py`` runs the check, so a copy that disagrees fails the tests.
 """
@@ -180,11 +185,70 @@ def _page(text: str, course: Course, old: Course) -> str:
     the old home and its Pages site."""
     cell = "```python\n" + install_cell(course) + "\n```"
     text = _CELL_BLOCK_RE.sub(lambda m: m.group(1) + cell + m.group(2), text)
+    return _links(text, course, old)
+
+
+def _links(text: str, course: Course, old: Course) -> str:
+    """Install lines of the course at any ref, and links to the old home and its Pages site."""
     text = _INSTALL_RE.sub(lambda m: course.install_url if _is_course(m.group(0), old, course) else m.group(0), text)
     for before, after in ((old.pages_url, course.pages_url), (old.repo_url, course.repo_url)):
         if before != after:
             text = text.replace(before, after)
     return text
+
+
+# A PO field: `msgid "..."` (or msgstr, msgctxt, msgid_plural, msgstr[N]) and its continuation
+# lines `"..."`, each line maybe after `#~ ` (obsolete entries) or `#| ` (a fuzzy entry's previous
+# message). The field's string is the concatenation of its lines' strings.
+_PO_FIELD_RE = re.compile(r'^((?:#[~|]+ ?)?)((?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?) )"(.*)"$')
+_PO_MORE_RE = re.compile(r'^((?:#[~|]+ ?)?)"(.*)"$')
+
+
+def _catalogue(text: str, course: Course, old: Course) -> str:
+    """A PO catalogue with `_links` applied to the string of every field, message and
+    translation alike.
+
+    Only the fields whose string changes are written again (as sphinx-intl writes them with
+    ``-w 0``: one line, or, for a string with line breaks, ``""`` then one line per line), so the
+    rest of the file stays byte for byte as it was. A field's string is read across its lines,
+    so a URL that a PO editor wrapped over two lines is found too.
+    """
+    polib = _polib()
+    lines = text.split("\n")
+    out: list[str] = []
+    index = 0
+    while index < len(lines):
+        field = _PO_FIELD_RE.match(lines[index])
+        if field is None:
+            out.append(lines[index])
+            index += 1
+            continue
+        prefix, keyword, parts, end = field.group(1), field.group(2), [field.group(3)], index + 1
+        while end < len(lines) and (more := _PO_MORE_RE.match(lines[end])) and more.group(1) == prefix:
+            parts.append(more.group(2))
+            end += 1
+        string = "".join(polib.unescape(part) for part in parts)
+        rewritten = _links(string, course, old)
+        if rewritten == string:
+            out += lines[index:end]
+        else:
+            pieces = re.findall(r"[^\n]*\n|[^\n]+", rewritten)
+            if len(pieces) <= 1:
+                out.append(f'{prefix}{keyword}"{polib.escape(rewritten)}"')
+            else:
+                out += [f'{prefix}{keyword}""'] + [f'{prefix}"{polib.escape(piece)}"' for piece in pieces]
+        index = end
+    return "\n".join(out)
+
+
+def _polib():  # noqa: ANN202 - the module
+    """polib, needed only where the book has translation catalogues."""
+    try:
+        import polib
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("the book has translations (locale/): reading their catalogues needs polib "
+                                  "(pip install polib; requirements.txt pins it)") from None
+    return polib
 
 
 def _is_course(install: str, *courses: Course) -> bool:
@@ -208,6 +272,15 @@ def _notebook(text: str, course: Course, where: str) -> str:
 def pages(root: Path) -> list[Path]:
     """The Markdown files whose install lines and course links follow the setting."""
     return [root / "README.md", *sorted((root / "book").glob("*.md"))]
+
+
+def catalogues(root: Path) -> list[Path]:
+    """The translation catalogues of the pages in `pages`: ``locale/*/LC_MESSAGES/<page>.po``."""
+    found = []
+    for page in pages(root):
+        name = page.relative_to(root).with_suffix(".po")
+        found += sorted(p for p in (root / "locale").glob(f"*/LC_MESSAGES/{name.as_posix()}") if p.is_file())
+    return found
 
 
 def chapter_notebooks(root: Path) -> list[Path]:
@@ -235,22 +308,54 @@ def expected_files(root: Path, course: Course, old: Course | None = None) -> dic
     out[root / "_config.yml"] = _config_yml((root / "_config.yml").read_text(encoding="utf8"), course)
     for page in pages(root):
         out[page] = _page(page.read_text(encoding="utf8"), course, old)
+    for catalogue in catalogues(root):
+        out[catalogue] = _catalogue(catalogue.read_text(encoding="utf8"), course, old)
     for source in chapter_notebooks(root):
         out[source] = _notebook(source.read_text(encoding="utf8"), course, source.name)
     return out
 
 
+def translated_student_copies(root: Path) -> dict[Path, str]:
+    """Each translated chapter's translated student copy and the text it should have: for each
+    language of ``locale/translations.toml``, ``notebooks/student/<language>/NAME.ipynb`` for the
+    chapters it lists as translated, made from the chapter and its catalogue (as
+    ``scripts/translations.py notebooks`` makes it). Empty when the book has no translations."""
+    settings_file = root / "locale" / "translations.toml"
+    if not settings_file.is_file():
+        return {}
+    languages = [k for k, v in tomllib.loads(settings_file.read_text(encoding="utf8")).items() if isinstance(v, dict)]
+    _polib()
+    out: dict[Path, str] = {}
+    # book_translations imports its sibling student_notebooks when called: keep the folder on the path.
+    sys.path.insert(0, str(root / "book" / "_ext"))
+    try:
+        from book_translations import Settings, translated_student_text, zh_student_path
+
+        for language in languages:
+            settings = Settings.read(root, language)
+            for source in chapter_notebooks(root):
+                if source.relative_to(root).with_suffix("").as_posix() in settings.translated:
+                    out[zh_student_path(source, language)] = translated_student_text(source, root, settings)[0]
+    finally:
+        sys.path.pop(0)
+    return out
+
+
 def _write_student_copies(root: Path) -> list[Path]:
     text_of = _student_notebook_text(root)
-    written = []
-    for source in chapter_notebooks(root):
-        target = source.parent / "student" / source.name
-        text = text_of(source)
-        if not target.is_file() or target.read_text(encoding="utf8") != text:
-            target.parent.mkdir(exist_ok=True)
-            target.write_text(text, encoding="utf8")
-            written.append(target)
-    return written
+    wanted = {source.parent / "student" / source.name: text_of(source) for source in chapter_notebooks(root)}
+    # After the English copies: a translated copy is made from the chapter and its catalogue.
+    written = [target for target, text in wanted.items() if _write_if_changed(target, text)]
+    return written + [target for target, text in translated_student_copies(root).items()
+                      if _write_if_changed(target, text)]
+
+
+def _write_if_changed(target: Path, text: str) -> bool:
+    if target.is_file() and target.read_text(encoding="utf8") == text:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf8")
+    return True
 
 
 # --------------------------------------------------------------------------- the check
@@ -271,7 +376,8 @@ def stray_references(root: Path, course: Course) -> list[str]:
             at_root = course.pages_url == f"https://{owner.lower()}.github.io/"
             if site != course.pages_url and not at_root and owner != PLACEHOLDER_OWNER:
                 problems.append(f"{name}: links to {site}, not the course's site {course.pages_url}")
-    notebooks = chapter_notebooks(root) + sorted((root / "notebooks" / "student").glob("*.ipynb"))
+    notebooks = chapter_notebooks(root) + sorted((root / "notebooks" / "student").glob("*.ipynb")) + sorted(
+        (root / "notebooks" / "student").glob("*/*.ipynb"))
     for path in notebooks:
         name = path.relative_to(root).as_posix()
         cells = json.loads(path.read_text(encoding="utf8"))["cells"]
@@ -305,6 +411,10 @@ def differences(root: Path = ROOT) -> list[str]:
         target = source.parent / "student" / source.name
         if not target.is_file() or target.read_text(encoding="utf8") != text_of(source):
             problems.append(f"{target.relative_to(root).as_posix()} is not the student copy of {source.name}")
+    for target, text in translated_student_copies(root).items():
+        if not target.is_file() or target.read_text(encoding="utf8") != text:
+            problems.append(f"{target.relative_to(root).as_posix()} is not the {target.parent.name} student "
+                            f"copy of {target.name} (run scripts/set_home.py or scripts/translations.py notebooks)")
     for path in sorted((root / "notebooks" / "student").glob("*.ipynb")):
         if not (root / "notebooks" / path.name).is_file():
             problems.append(f"{path.relative_to(root).as_posix()} has no source notebook")

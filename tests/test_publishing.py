@@ -9,6 +9,7 @@ zizmor. Nothing here uses the network.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -31,6 +32,7 @@ set_home = sys.modules.setdefault("set_home", importlib.util.module_from_spec(_S
 _SPEC.loader.exec_module(set_home)
 
 COURSE = set_home.read_course(ROOT)
+Course = set_home.Course
 FORK = "alice-lab/ranking-course"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -111,6 +113,64 @@ def test_a_version_bump_moves_every_pin_to_the_new_tag(tmp_path):
     assert config["repository"]["branch"] == "v9.8.7" and "v9.8.7" in config["html"]["extra_footer"]
 
 
+def test_a_version_bump_refreshes_the_chinese_student_copies_and_catalogues(tmp_path):
+    root = _copy_of_the_repository(tmp_path / "repo")
+    translated = sorted(set_home.translated_student_copies(root))
+    assert translated, "the book has translated chapters with Chinese student copies"
+    init = root / "rankcourse" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf8").replace(
+        f'__version__ = "{COURSE.version}"', '__version__ = "9.8.7"'), encoding="utf8")
+    stale = "\n".join(set_home.differences(root))
+    for copy in translated:
+        assert copy.relative_to(root).as_posix() in stale
+    assert "locale/zh_CN/LC_MESSAGES/book/instructors.po differs from the setting" in stale
+    check = _run_set_home(root, "--check")
+    assert check.returncode == 1 and "notebooks/student/zh_CN/" in check.stdout
+    assert _run_set_home(root).returncode == 0
+    assert _run_set_home(root, "--check").returncode == 0
+    for copy in translated:
+        assert 'RELEASE = "v9.8.7"' in "".join(_first_code_cell(copy)["source"]), copy.name
+    # A copy that no longer matches its chapter and catalogue is named as such.
+    _set_first_code_cell(translated[0], OLD_FORM_CELL)
+    assert (f"{translated[0].relative_to(root).as_posix()} is not the zh_CN student copy of {translated[0].name}"
+            in "\n".join(set_home.differences(root)))
+    # The install line of the instructors' page moved to the new tag in its message and its translation.
+    import polib
+
+    pinned = [e for e in polib.pofile(str(root / "locale/zh_CN/LC_MESSAGES/book/instructors.po"))
+              if "git+https://github.com/" in e.msgid]
+    assert pinned and all(f"{COURSE.home}@v9.8.7" in e.msgid and f"{COURSE.home}@v9.8.7" in e.msgstr
+                          and "fuzzy" not in e.flags for e in pinned)
+
+
+def test_catalogue_links_are_rewritten_in_messages_and_translations_alone():
+    fork = dataclasses.replace(COURSE, home=FORK)
+    old_install, new_install = (f"git+https://github.com/{c.home}@{COURSE.tag}" for c in (COURSE, fork))
+    half = len(COURSE.repo_url) // 2
+
+    def catalogue(course: Course, install: str, wrapped: bool) -> str:
+        # A msgstr that a PO editor wrapped in the middle of the URL, as sphinx-intl never does.
+        issues = (f'msgstr ""\n"见 <{course.repo_url[:half]}"\n"{course.repo_url[half:]}/issues>。"\n' if wrapped
+                  else f'msgstr "见 <{course.repo_url}/issues>。"\n')
+        return (
+            '#, fuzzy\n'
+            f'#| msgid "Old text, {course.repo_url}."\n'
+            f'msgid "Install with `pip install \\"rankcourse @ {install}\\"`."\n'
+            f'msgstr "用 `pip install \\"rankcourse @ {install}\\"` 安装。"\n'
+            '\n'
+            f'msgid "See <{course.repo_url}/issues>."\n' + issues +
+            '\n'
+            '#~ msgid ""\n'
+            f'#~ "Site: {course.pages_url}\\n"\n'
+            '#~ "And https://github.com/somebody/else."\n'
+            '#~ msgstr "https://github.com/somebody/else"\n'
+        )
+
+    before = catalogue(COURSE, old_install, wrapped=True)
+    assert set_home._catalogue(before, fork, COURSE) == catalogue(fork, new_install, wrapped=False)
+    assert set_home._catalogue(before, COURSE, COURSE) == before
+
+
 def test_a_new_chapter_with_the_old_first_cell_is_caught_and_fixed_by_the_command(tmp_path):
     root = _copy_of_the_repository(tmp_path / "repo")
     new = root / "notebooks" / "10_serving.ipynb"
@@ -178,7 +238,7 @@ def test_a_fork_repointed_with_one_command_names_only_itself(fork):
     assert _run_set_home(fork, "--check").returncode == 0
     leftovers = []
     for path in sorted(fork.rglob("*")):
-        if path.is_file() and path.suffix in (".md", ".ipynb", ".yml", ".toml", ".py", ".txt", ".sh", ".cfg"):
+        if path.is_file() and path.suffix in (".md", ".ipynb", ".yml", ".toml", ".py", ".txt", ".sh", ".cfg", ".po"):
             text = path.read_text(encoding="utf8")
             for old in (COURSE.home, COURSE.pages_url.removeprefix("https://")):
                 if old in text:
@@ -192,6 +252,33 @@ def test_a_fork_repointed_with_one_command_names_only_itself(fork):
         assert f'COURSE = "{FORK}"' in "".join(_first_code_cell(path)["source"]), path.name
     assert f"git+https://github.com/{FORK}@{COURSE.tag}" in (fork / "README.md").read_text(encoding="utf8")
     assert "https://alice-lab.github.io/ranking-course/" in (fork / "README.md").read_text(encoding="utf8")
+
+
+@pytest.mark.slow
+def test_a_forks_chinese_pages_keep_their_translations(fork, tmp_path):
+    """The messages that name the fork (extracted from the fork's own pages, as
+    `scripts/translations.py update` extracts them) are in its catalogues, translated, not fuzzy."""
+    script = ("import sys; from pathlib import Path; sys.path.insert(0, 'scripts'); import translations; "
+              "translations.extract(Path(sys.argv[1]), sys.argv[2])")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "gettext"), str(BIN / "jupyter-book")],
+                          cwd=fork,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    import polib
+
+    naming_the_fork, problems = 0, []
+    for pot_path in sorted((tmp_path / "gettext" / "book").glob("*.pot")):
+        catalogue = fork / "locale" / "zh_CN" / "LC_MESSAGES" / "book" / f"{pot_path.stem}.po"
+        entries = {e.msgid: e for e in polib.pofile(str(catalogue)) if not e.obsolete}
+        for message in polib.pofile(str(pot_path)):
+            if FORK not in message.msgid:
+                continue
+            naming_the_fork += 1
+            entry = entries.get(message.msgid)
+            if entry is None or not entry.msgstr or "fuzzy" in entry.flags or FORK not in entry.msgstr:
+                problems.append(f"{pot_path.stem}: {message.msgid[:100]!r}")
+    assert naming_the_fork >= 2, "the how-to and instructors' pages link to the course's repository"
+    assert not problems, "messages naming the fork without a current translation:\n" + "\n".join(problems)
 
 
 def test_a_fork_gives_sphinx_its_own_repository_launch_ref_and_footer(fork, tmp_path):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import collections
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -106,6 +108,101 @@ def test_figure_captions_and_alt_texts_are_extracted_with_their_chapter(extracte
     assert not missing, missing
 
 
+_EXERCISE_TITLE = re.compile(r"^(?:`{3,}|:{3,})\{exercise(?:-start)?\}[ \t]+(\S.*?)\s*$", re.MULTILINE)
+_SOLUTION_LABEL = re.compile(r"^(?:`{3,}|:{3,})\{solution(?:-start)?\}[ \t]+(\S+)", re.MULTILINE)
+
+
+def _markdown(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text(encoding="utf8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_exercise_titles_are_messages_of_their_chapter_and_solution_labels_are_not(extracted):
+    missing, labels_as_messages, titles = [], [], 0
+    for source in chapter_notebooks(ROOT):
+        text = _markdown(source)
+        messages = {e.msgid for e in polib.pofile(str(extracted / source.relative_to(ROOT).with_suffix(".pot")))}
+        for title in _EXERCISE_TITLE.findall(text):
+            titles += 1
+            if title not in messages:
+                missing.append(f"{source.name}: {title!r}")
+        labels_as_messages += [f"{source.name}: {label!r}" for label in _SOLUTION_LABEL.findall(text)
+                               if label in messages]
+    assert titles >= 20, "the chapters have titled exercises"
+    assert not missing, "exercise titles not extracted:\n" + "\n".join(missing)
+    assert not labels_as_messages, labels_as_messages
+
+
+def _tiny_book(root: Path) -> Path:
+    """A book of one page and one notebook, each with a titled exercise and its solution, built
+    with the book's configuration and extensions (execution off, solutions shown)."""
+    for folder in ("_ext", "_vendor", "_static"):
+        shutil.copytree(ROOT / "book" / folder, root / "book" / folder)
+    shutil.copy(ROOT / "book" / "references.bib", root / "book" / "references.bib")
+    (root / "locale").mkdir()
+    shutil.copy(ROOT / "locale" / "translations.toml", root / "locale" / "translations.toml")
+    (root / "book" / "intro.md").write_text(
+        "# A page\n\n```{exercise} Why no softmax?\n:label: ex-page\n\nThink.\n```\n\n"
+        "```{solution} ex-page\nBecause.\n```\n", encoding="utf8")
+    cells = ["# Tiny\n",
+             "````{exercise-start} The masked activation unit\n:label: ex-gated\n````\n\nWrite it.\n",
+             "````{exercise-end}\n````\n",
+             "```{solution-start} ex-gated\n```\n\nThe answer.\n",
+             "```{solution-end}\n```\n"]
+    notebook = {"cells": [{"cell_type": "markdown", "id": f"m{i}", "metadata": {}, "source": text}
+                          for i, text in enumerate(cells)],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (root / "notebooks").mkdir()
+    (root / "notebooks" / "tiny.ipynb").write_text(json.dumps(notebook), encoding="utf8")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    config["execute"]["execute_notebooks"] = "off"
+    config["sphinx"]["local_extensions"] = {name: str(root / "book" / "_ext")
+                                            for name in config["sphinx"]["local_extensions"]}
+    # Solutions shown, titled "Solution to Exercise N (title)": the solution repeats the title.
+    config["sphinx"]["config"].update(hide_solutions=False, exercise_style="")
+    (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+    config["sphinx"]["config"].update(language=LANGUAGE, locale_dirs=[str(root / "locale")])
+    (root / "_config_zh.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/tiny\n",
+                                   encoding="utf8")
+    return root
+
+
+def _jupyter_book(root: Path, *args: str) -> None:
+    binary = Path(sys.executable).parent / "jupyter-book"
+    done = subprocess.run([str(binary), "build", str(root), "--all", *args],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_exercise_titles_are_extracted_and_shown_translated(tmp_path):
+    """A tiny book through the gettext builder, then built in Chinese with a catalogue that
+    translates the two titles: the exercise and its solution show the Chinese title."""
+    book = _tiny_book(tmp_path / "book")
+    _jupyter_book(book, "--builder", "custom", "--custom-builder", "gettext")
+    titles = {"Why no softmax?": "为什么不用 softmax？", "The masked activation unit": "带掩码的激活单元"}
+    for page, title in (("book/intro", "Why no softmax?"), ("notebooks/tiny", "The masked activation unit")):
+        pot = polib.pofile(str(book / "_build" / "gettext" / f"{page}.pot"))
+        assert title in {e.msgid for e in pot}, f"{page}: {[e.msgid for e in pot]}"
+        assert "ex-gated" not in {e.msgid for e in pot}  # a solution's label is no title
+        po = polib.POFile()
+        po.metadata = {"Content-Type": "text/plain; charset=utf-8", "Language": LANGUAGE}
+        po.extend(polib.POEntry(msgid=e.msgid, msgstr=titles.get(e.msgid, "")) for e in pot)
+        target = book / "locale" / LANGUAGE / "LC_MESSAGES" / f"{page}.po"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        po.save(str(target))
+    shutil.rmtree(book / "_build")
+    _jupyter_book(book, "--config", str(book / "_config_zh.yml"))
+    for page, chinese in (("book/intro", "为什么不用"), ("notebooks/tiny", "带掩码的激活单元")):
+        text = (book / "_build" / "html" / f"{page}.html").read_text(encoding="utf8")
+        shown = [re.sub(r"<[^>]+>", "", t) for t in re.findall(r'<p class="admonition-title">(.*?)</p>', text)]
+        assert len(shown) == 2, shown  # the exercise and its solution
+        assert all(chinese in t for t in shown), f"{page}: titles {shown}"
+        assert not any("softmax?" in t or "masked" in t for t in shown), shown
+
+
 def test_pending_pages_say_why():
     assert all(reason.strip() for reason in SETTINGS.pending.values())
 
@@ -127,6 +224,38 @@ def test_the_allow_list_holds_only_messages_the_book_has():
 ])
 def test_which_messages_need_a_translator(msgid, needed):
     assert needs_translation(msgid) is needed
+
+
+@pytest.mark.parametrize("msgid", [
+    # Chinese sentences full of model and metric names (a 中文导读 item of chapter 9)
+    "以 Bayes 最优模型为参照，用 AUC 和 GAUC 比较 sum、mean、DIN、softmax-DIN 与 BST 池化，并解释两个指标为何不同；",
+    "在已知贝叶斯最优 AUC 的合成数据上，比较 LR、FM、Wide & Deep 和 DeepFM；",
+    # Chinese sentences that gloss their terms in English, in parentheses
+    "多任务学习（multi-task learning）用一个模型同时学习点击和转化（multi-objective ranking）。",
+    "在加权 BCE、焦点损失（focal loss）和负采样（negative down-sampling）之间做出选择；",
+    "识别 CTR 模型的“一轮过拟合”（one-epoch overfitting），并据此安排训练轮数；",
+    "共享底层 (Shared-Bottom)",
+    "嵌入 / 嵌入向量 / Embedding",
+    "（注：见第 4 章）",                                  # only an aside: read whole
+])
+def test_a_chinese_message_with_english_names_or_glosses_is_chinese(msgid):
+    assert is_chinese(msgid)
+    assert not needs_translation(msgid)
+
+
+@pytest.mark.parametrize("msgid", [
+    # English sentences that gloss a term in Chinese, in parentheses or not
+    "feature crossing (特征交叉) is …",
+    "Feature crossing (特征交叉) multiplies two fields; DCN does it explicitly.",
+    "A cross (特征交叉（显式）) of two fields.",
+    'The source calls it 跷跷板现象 ("seesaw").',
+    "Glossary: 中文 — English",
+    "where ranking sits in the pipeline, after recall (召回)",
+    "(see chapter 4)",                                   # only an aside: read whole
+])
+def test_an_english_message_that_quotes_chinese_needs_a_translator(msgid):
+    assert not is_chinese(msgid)
+    assert needs_translation(msgid)
 
 
 def test_a_chinese_message_counts_as_translated_by_itself():
@@ -233,6 +362,18 @@ def test_a_cell_with_an_untranslated_or_uncovered_message_stays_english():
         cell, ["Each layer multiplies."])
     text, lacking = translate_markdown(cell, {"Cross layers": "交叉层"})
     assert text == cell and lacking == ["(text without a message) Each layer multiplies."]
+
+
+def test_an_exercise_title_in_its_directive_line_is_translated_with_the_cell():
+    cell = ("````{exercise-start} The masked activation unit\n:label: ch09-ex-din-pooling\n````\n\n"
+            "Write `din_pooling`.\n")
+    messages = {"The masked activation unit": "带掩码的激活单元", "Write `din_pooling`.": "编写 `din_pooling`。"}
+    text, lacking = translate_markdown(cell, messages)
+    assert lacking == []
+    assert text == "````{exercise-start} 带掩码的激活单元\n:label: ch09-ex-din-pooling\n````\n\n编写 `din_pooling`。\n"
+    # An untranslated title keeps the whole cell English, as any untranslated message does.
+    untranslated = {**messages, "The masked activation unit": None}
+    assert translate_markdown(cell, untranslated) == (cell, ["The masked activation unit"])
 
 
 def test_translated_notebook_keeps_code_cells_and_reports_english_cells():

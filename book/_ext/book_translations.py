@@ -43,6 +43,10 @@ _TITLED_TARGET = re.compile(r"\A(?:.*\S)?\s*<([^<>]+)>\Z", re.DOTALL)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_PARENTHESES = re.compile(r"\([^()]*\)|（[^（）]*）")
+#: A message is Chinese when it has at least this many Chinese characters per English word
+#: (outside parentheses; see :func:`is_chinese`). A Chinese word is one to three characters.
+CJK_PER_LATIN_WORD = 2
 
 
 def tokens(text: str) -> collections.Counter[str]:
@@ -76,12 +80,35 @@ def prose(text: str) -> str:
     return rest
 
 
+def _without_parentheses(text: str) -> str:
+    """`text` without its parenthesised asides, ``(...)`` and ``（...）``, innermost first."""
+    while True:
+        shorter = _PARENTHESES.sub(" ", text)
+        if shorter == text:
+            return text
+        text = shorter
+
+
 def is_chinese(text: str) -> bool:
-    """True when `text` is written in Chinese: more Chinese characters than letters of English words."""
+    """True when `text` is written in Chinese.
+
+    The rule reads the prose (no maths, roles, code or link targets) without its parenthesised
+    asides: a Chinese sentence glosses its terms in English in parentheses
+    (多任务学习（multi-task learning）), an English one glosses in Chinese (feature crossing
+    (特征交叉)). What is left is Chinese when it has Chinese characters and at least
+    `CJK_PER_LATIN_WORD` of them per English word (words of two or more letters): model and
+    metric names inside a Chinese sentence (用 AUC 和 GAUC 比较 sum、mean、DIN) stay well below
+    that, while an English sentence that quotes a Chinese term (The source calls it 跷跷板现象)
+    has several English words per quoted character. Text made only of parenthesised asides is
+    read whole.
+    """
     words = prose(text)
+    outside = _without_parentheses(words)
+    if _CJK.search(outside) or _LATIN_WORD.search(outside):
+        words = outside
     cjk = len(_CJK.findall(words))
-    latin = sum(len(w) for w in _LATIN_WORD.findall(words))
-    return cjk > 0 and cjk >= latin
+    latin = len(_LATIN_WORD.findall(words))
+    return cjk > 0 and cjk >= CJK_PER_LATIN_WORD * latin
 
 
 def token_differences(msgid: str, msgstr: str) -> list[str]:

@@ -17,6 +17,10 @@ translated from the catalogues at build time (cells whose messages are not all t
 English), and Colab opens ``notebooks/student/zh_CN/NAME.ipynb`` when that committed copy
 exists (``python scripts/translations.py notebooks`` writes it for the translated chapters),
 else the English student copy.
+
+It also makes the exercise titles messages (``{exercise} Why no softmax?``, ``{exercise-start}
+The masked activation unit``): sphinx-exercise keeps them out of the catalogues and out of
+Sphinx's translation (see :func:`translatable_exercise_directive`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.locale import init as init_locale
 from sphinx.transforms import SphinxTransform
+from sphinx.util.docutils import SphinxDirective
 from sphinx.util.i18n import docname_to_domain
+from sphinx_exercise.directive import ExerciseDirective, ExerciseStartDirective
+from sphinx_exercise.nodes import exercise_subtitle, exercise_title
 
 _EXT_DIR = Path(__file__).resolve().parent
 if str(_EXT_DIR) not in sys.path:
@@ -102,6 +109,73 @@ class TranslateTocCaptions(SphinxTransform):
                 toctree["caption"] = catalog.gettext(toctree["caption"])
 
 
+def translatable_exercise_directive(directive: type[SphinxDirective]) -> type[SphinxDirective]:
+    """sphinx-exercise's `directive` (``exercise``, ``exercise-start``) whose title is a message.
+
+    The title is the directive's argument (``{exercise} Why no softmax?``). sphinx-exercise
+    parses it into an ``exercise_subtitle`` node with no source and no raw text, which Sphinx's
+    gettext builder skips and its translation transform leaves alone (and its post-transform
+    later drops the subtitle, moving the parsed text into a new title). So the parsed text is
+    wrapped in one inline node marked ``translatable`` that carries the title's source, line and
+    raw text (the argument as written), the placeholder Sphinx itself uses for messages inside
+    other nodes: the gettext builder extracts it into the page's catalogue, Sphinx translates it
+    (priority 20) and then unwraps it (``RemoveTranslatableInline``, priority 999).
+    """
+
+    class TranslatableTitle(directive):  # type: ignore[valid-type,misc]
+        def run(self) -> list[nodes.Node]:
+            result = super().run()
+            if not self.arguments:
+                return result
+            for node in result:
+                title = node.children[0] if node.children else None
+                if not isinstance(title, exercise_title):
+                    continue
+                for subtitle in title.findall(exercise_subtitle):
+                    text = nodes.inline(self.arguments[0], "", *subtitle.children, translatable=True)
+                    self.set_source_info(text)
+                    del subtitle[:]
+                    subtitle += text
+            return result
+
+    TranslatableTitle.__name__ = TranslatableTitle.__qualname__ = f"Translatable{directive.__name__}"
+    return TranslatableTitle
+
+
+class TranslateExerciseTitlesInRegistry(SphinxTransform):
+    """Give sphinx-exercise's registry the translated exercise titles.
+
+    The registry keeps a copy of each exercise node made when the directive ran, before Sphinx
+    translated the page (priority 20); solution titles ("Solution to Exercise 3 (...)") and link
+    texts are taken from that copy. Runs after the translation.
+    """
+
+    default_priority = 25
+
+    def apply(self, **kwargs: Any) -> None:
+        registry = getattr(self.env, "sphinx_exercise_registry", {})
+        for subtitle in self.document.findall(exercise_subtitle):
+            if not any(isinstance(c, nodes.Element) and c.get("translated") for c in subtitle.children):
+                continue
+            exercise = subtitle.parent.parent if subtitle.parent is not None else None
+            entry = registry.get(exercise.get("label", "")) if exercise is not None else None
+            if entry is None:
+                continue
+            for kept in entry["node"].findall(exercise_subtitle):
+                del kept[:]
+                kept.extend(_without_placeholders(subtitle.children))
+
+
+def _without_placeholders(children: list[nodes.Node]) -> list[nodes.Node]:
+    """Copies of `children`, each translatable placeholder inline replaced by its content (as
+    Sphinx unwraps it later in the page)."""
+    copies: list[nodes.Node] = []
+    for child in children:
+        placeholder = isinstance(child, nodes.inline) and "translatable" in child
+        copies.extend(leaf.deepcopy() for leaf in (child.children if placeholder else [child]))
+    return copies
+
+
 def _translating(app: Sphinx) -> bool:
     return bool(app.config.language) and app.config.language not in ("en", "en_US", "en_GB")
 
@@ -151,6 +225,11 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("rankcourse_other_language", {}, "html", types=[dict])
     app.add_config_value("rankcourse_search_bar_text", "", "html", types=[str])
     app.connect("config-inited", _translate_search_bar)
+    # Exercise titles are messages (after sphinx-exercise has registered its directives).
+    app.setup_extension("sphinx_exercise")
+    for name, directive in (("exercise", ExerciseDirective), ("exercise-start", ExerciseStartDirective)):
+        app.add_directive(name, translatable_exercise_directive(directive), override=True)
+    app.add_transform(TranslateExerciseTitlesInRegistry)
     app.add_transform(TranslateTocCaptions)
     app.add_transform(KeepDisplayMaths)
     app.connect("html-page-context", _add_language_link)
