@@ -527,3 +527,80 @@ def test_chapter_pages_pass_axe_in_both_themes():
     print(f"axe: {len(own)} violating element(s) of the course's own, {len(known)} known theme/widget ones:")
     print("\n".join(known))
     assert not own, "\n".join(own)
+
+
+# --------------------------------------------------------------------------- what runs off the column
+
+_TINY_PAGE = """<!DOCTYPE html><html><head><style>
+body {{ margin: 0; font: 16px sans-serif; }}
+article.bd-article {{ width: 400px; padding: 0 20px; }}
+pre {{ overflow: auto; font: 14px monospace; margin: 0; }}
+</style></head><body><article class="bd-article"><section id="a-section">
+<div class="cell docutils container"><div class="cell_input docutils container">
+<div class="highlight"><pre>print("short")</pre></div></div></div>
+<div class="cell docutils container"><div class="cell_input docutils container">
+<div class="highlight"><pre>x = 1{long}</pre></div></div>
+<div class="cell_output docutils container"><div class="output stream"><pre>fits</pre></div></div></div>
+<table style="width: 300px"><tr><td>a table that fits</td></tr></table>
+</section></article></body></html>"""
+
+
+def _chromium_or_skip(shot):
+    chromium = shot.find_chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    return chromium
+
+
+def test_overflow_check_catches_a_pre_wider_than_the_column_and_names_its_cell(tmp_path):
+    """A hand-made page: one code line of 200 characters in a 400-pixel column, the rest fits."""
+    shot = _screenshot_module()
+    chromium = _chromium_or_skip(shot)
+    long_tail = "  # " + "y" * 195
+    (tmp_path / "page.html").write_text(_TINY_PAGE.format(long=long_tail), encoding="utf8")
+    notebook = {"cells": [
+        {"cell_type": "code", "id": "short-cell", "source": ['print("short")']},
+        {"cell_type": "code", "id": "long-cell", "source": ["x = 1" + long_tail]},
+    ]}
+    (tmp_path / "page.ipynb").write_text(json.dumps(notebook), encoding="utf8")
+    report = shot.overflow_check(chromium, tmp_path, "page.html", width=1280, notebook=tmp_path / "page.ipynb")
+    assert report.column_px == 400
+    assert [(o.kind, o.cell_id) for o in report.overflows] == [("code", "long-cell")], report.overflows
+    # 200 characters of 14-pixel monospace (about 8.4 px each) in a 400-pixel box: about 1,300 px too wide
+    assert 1000 < report.overflows[0].overflow < 1600
+    assert "long-cell" in report.overflows[0].describe()
+    assert 40 <= report.code_chars <= 50  # 400 px / ~8.4 px a character
+
+
+def test_overflow_check_passes_a_page_where_everything_fits(tmp_path):
+    shot = _screenshot_module()
+    chromium = _chromium_or_skip(shot)
+    (tmp_path / "page.html").write_text(_TINY_PAGE.format(long=""), encoding="utf8")
+    report = shot.overflow_check(chromium, tmp_path, "page.html", width=1280)
+    assert report.overflows == []
+
+
+def test_chapter_pages_fit_the_column_at_1280_and_1440_pixels():
+    """No code, output, table or display maths of a chapter page is wider than the article column.
+
+    Measured in headless Chromium (scripts/screenshot_check.py --overflow) at window widths of 1280
+    and 1440 px, hidden cells opened. Screenshots of every page at both widths are kept in
+    _build/screenshots/<page>.<width>.png.
+    """
+    _need_build(STUDENT, "student")
+    shot = _screenshot_module()
+    chromium = shot.find_chromium() or shot.install_chromium()  # apt-get, when root (as in CI)
+    if chromium is None:
+        pytest.skip("Chromium is not installed and cannot be here (apt-get install -y chromium as root)")
+    pages = shot.chapter_pages(STUDENT)
+    assert len(pages) == len(CHAPTERS), f"chapter pages found: {pages}"
+    problems = []
+    for page in pages:
+        for width in shot.WIDTHS:
+            name = page.replace("/", "__").removesuffix(".html")
+            report = shot.overflow_check(chromium, STUDENT, page, width=width, notebook=shot.notebook_of(page, ROOT),
+                                         shot=ROOT / "_build" / "screenshots" / f"{name}.{width}.png")
+            print(f"{page} @{width}px: column {report.column_px} px, {report.code_chars} characters of code "
+                  f"a line, {len(report.overflows)} overflow(s)")
+            problems += [o.describe() for o in report.overflows]
+    assert not problems, f"{len(problems)} element(s) wider than the column:\n" + "\n".join(problems)
