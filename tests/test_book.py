@@ -139,15 +139,7 @@ def test_there_are_the_nine_chapter_notebooks_and_the_appendix():
         assert f"{chapter}.ipynb" in names, f"notebooks/{chapter}.ipynb is missing"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_code_lines_fit_the_page_column(path):
-    """Code on the page is read, not scrolled: lines longer than 100 characters run off the column."""
-    nb = _load_notebook(path)
-    long = [
-        (i, line) for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "code"
-        for line in "".join(cell["source"]).splitlines() if len(line) > 100
-    ]
-    assert not long, f"{path.name}: code lines over 100 characters (cell, line): {long[:3]}"
+# Code lines <= 80 characters and the other page rules: tests/test_page_check.py (scripts/page_check.py).
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
