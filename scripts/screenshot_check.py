@@ -442,9 +442,16 @@ function rankcourseOverflow(){
     fontPx=parseFloat(pcs.fontSize);
     chars=Math.floor((code.clientWidth-parseFloat(pcs.paddingLeft)-parseFloat(pcs.paddingRight))/cw);
   }
+  var images=Array.prototype.slice.call(article.querySelectorAll('img')).map(function(img){
+    var box=img.parentElement, bcs=getComputedStyle(box), fig=img.closest('figure');
+    return {src:img.getAttribute('src')||'', width_attr:img.getAttribute('width'),
+      natural_px:img.naturalWidth, shown_px:img.getBoundingClientRect().width,
+      room_px:box.clientWidth-parseFloat(bcs.paddingLeft)-parseFloat(bcs.paddingRight),
+      figure:fig?(fig.id||''):'', alt:(img.getAttribute('alt')||'').slice(0,80)};
+  });
   hidden.forEach(function(d){d.open=false;});
   return {column_px:Math.round(colRight-colLeft), code_font_px:fontPx, code_chars:chars,
-    window_px:window.innerWidth, overflows:out};
+    window_px:window.innerWidth, overflows:out, images:images};
 }
 """ % {"out": OVERFLOW_ID, "first": FIRST_LINE_CHARS}
 
@@ -488,6 +495,27 @@ class Overflow:
 
 
 @dataclass
+class ShownImage:
+    """An image of a page as the browser shows it: `css_px` is the width its page asks for (its
+    `width` attribute, which course_png sets to half the 2x PNG's pixels; else the PNG's own width),
+    `shown_px` the width it gets, `room_px` the width its container offers."""
+
+    page: str
+    width: int
+    src: str
+    figure: str
+    css_px: float
+    shown_px: float
+    room_px: float
+    alt: str = ""
+
+    def describe(self) -> str:
+        name = f"figure {self.figure}" if self.figure else f"image {self.src}"
+        return (f"{self.page} @{self.width}px: {name} is {self.css_px:.0f} CSS px wide, shown at "
+                f"{self.shown_px:.0f} px (room {self.room_px:.0f} px)")
+
+
+@dataclass
 class WidthReport:
     """What one page measured at one window width."""
 
@@ -497,6 +525,7 @@ class WidthReport:
     code_font_px: float | None
     code_chars: int | None
     overflows: list[Overflow]
+    images: list[ShownImage] = field(default_factory=list)
 
 
 def parse_overflow_result(dom: str) -> dict:
@@ -547,7 +576,14 @@ def overflow_check(chromium: str, html_dir: Path, page: str, *, width: int = 128
         found.append(Overflow(page, width, o["kind"], int(o["overflow"]), o["cell"],
                               ids.get(o["cell_first_line"]), o["cell_first_line"], o["section"],
                               bool(o["hidden"]), o["text"], int(o["scroll_width"]), int(o["client_width"])))
-    return WidthReport(page, width, int(result["column_px"]), result["code_font_px"], result["code_chars"], found)
+    images = []
+    for i in result.get("images", []):
+        css = float(i["width_attr"]) if (i["width_attr"] or "").strip().replace(".", "", 1).isdigit() \
+            else float(i["natural_px"])
+        images.append(ShownImage(page, width, i["src"], i["figure"], css, float(i["shown_px"]),
+                                 float(i["room_px"]), i["alt"]))
+    return WidthReport(page, width, int(result["column_px"]), result["code_font_px"], result["code_chars"],
+                       found, images)
 
 
 def notebook_of(page: str, root: Path = ROOT) -> Path:
