@@ -444,7 +444,8 @@ function rankcourseOverflow(){
   }
   var images=Array.prototype.slice.call(article.querySelectorAll('img')).map(function(img){
     var box=img.parentElement, bcs=getComputedStyle(box), fig=img.closest('figure');
-    return {src:img.getAttribute('src')||'', width_attr:img.getAttribute('width'),
+    var styled=/^[0-9.]+px$/.test(img.style.width)?img.style.width.slice(0,-2):null;
+    return {src:(img.getAttribute('src')||'').slice(0,200), width_attr:styled||img.getAttribute('width'),
       natural_px:img.naturalWidth, shown_px:img.getBoundingClientRect().width,
       room_px:box.clientWidth-parseFloat(bcs.paddingLeft)-parseFloat(bcs.paddingRight),
       figure:fig?(fig.id||''):'', alt:(img.getAttribute('alt')||'').slice(0,80)};
@@ -497,7 +498,8 @@ class Overflow:
 @dataclass
 class ShownImage:
     """An image of a page as the browser shows it: `css_px` is the width its page asks for (its
-    `width` attribute, which course_png sets to half the 2x PNG's pixels; else the PNG's own width),
+    style's or its `width` attribute's width: myst-nb writes the width that course_png gives, half
+    the 2x PNG's pixels, as `style="width: Npx"`; else the PNG's own width),
     `shown_px` the width it gets, `room_px` the width its container offers."""
 
     page: str
@@ -510,7 +512,7 @@ class ShownImage:
     alt: str = ""
 
     def describe(self) -> str:
-        name = f"figure {self.figure}" if self.figure else f"image {self.src}"
+        name = f"figure {self.figure}" if self.figure else f"image {self.src[:60]}"
         return (f"{self.page} @{self.width}px: {name} is {self.css_px:.0f} CSS px wide, shown at "
                 f"{self.shown_px:.0f} px (room {self.room_px:.0f} px)")
 

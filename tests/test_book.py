@@ -450,8 +450,9 @@ class _FigureCollector(HTMLParser):
         elif tag == "figcaption" and self._figures:
             self._figures[-1]["caption"] = True
         elif tag == "img":
+            styled = re.search(r"(?:^|;)\s*width:\s*([\d.]+)px", attrs.get("style") or "")
             image = {"src": attrs.get("src", ""), "alt": attrs.get("alt"), "figure": None,
-                     "width": attrs.get("width")}
+                     "width": styled.group(1) if styled else attrs.get("width")}
             if self._figures:
                 self._figures[-1]["images"].append(image)
             self.images.append(image)
@@ -609,8 +610,9 @@ def _png_width(path: Path) -> int:
 @pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.name)
 def test_every_figure_of_a_chapter_page_is_at_most_the_column_wide(nb):
     """Issue 20: a figure's text (12 pt at 100 dpi, 16.7 CSS px) reads at body size (16 px) only if the
-    book does not shrink it: its CSS width (the `width` that course_png sets, half the 2x PNG's
-    pixels) is at most rankcourse.plots.BOOK_COLUMN_PX. Model drawings (rankcourse.diagrams) count too."""
+    book does not shrink it: its CSS width (the width that course_png gives, half the 2x PNG's pixels,
+    which myst-nb writes as `style="width: Npx"`) is at most rankcourse.plots.BOOK_COLUMN_PX. Model
+    drawings (rankcourse.diagrams) count too."""
     _need_build(STUDENT, "student")
     from rankcourse.plots import BOOK_COLUMN_PX
 
