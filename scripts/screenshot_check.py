@@ -433,15 +433,16 @@ function rankcourseOverflow(){
       cell_first_line:first.slice(0,%(first)d), section:sec?sec.id:'',
       hidden:hidden.some(function(d){return d.contains(el);}), text:snippet};
   });
-  var code=article.querySelector('.cell_input pre')||article.querySelector('pre');
-  var chars=null, fontPx=null;
-  if(code){
-    var pcs=getComputedStyle(code), probe=document.createElement('span');
-    probe.textContent='0123456789'.repeat(10); probe.style.whiteSpace='pre';
-    code.appendChild(probe); var cw=probe.getBoundingClientRect().width/100; code.removeChild(probe);
-    fontPx=parseFloat(pcs.fontSize);
-    chars=Math.floor((code.clientWidth-parseFloat(pcs.paddingLeft)-parseFloat(pcs.paddingRight))/cw);
-  }
+  var chars=null, charsMin=null, fontPx=null, cw=null;
+  article.querySelectorAll('.cell_input pre').forEach(function(code){
+    var pcs=getComputedStyle(code);
+    if(cw===null){var probe=document.createElement('span');
+      probe.textContent='0123456789'.repeat(10); probe.style.whiteSpace='pre';
+      code.appendChild(probe); cw=probe.getBoundingClientRect().width/100; code.removeChild(probe);
+      fontPx=parseFloat(pcs.fontSize);}
+    var n=Math.floor((code.clientWidth-parseFloat(pcs.paddingLeft)-parseFloat(pcs.paddingRight))/cw);
+    if(code.clientWidth>0){chars=chars===null?n:Math.max(chars,n); charsMin=charsMin===null?n:Math.min(charsMin,n);}
+  });
   var images=Array.prototype.slice.call(article.querySelectorAll('img')).map(function(img){
     var box=img.parentElement, bcs=getComputedStyle(box), fig=img.closest('figure');
     var styled=/^[0-9.]+px$/.test(img.style.width)?img.style.width.slice(0,-2):null;
@@ -452,6 +453,7 @@ function rankcourseOverflow(){
   });
   hidden.forEach(function(d){d.open=false;});
   return {column_px:Math.round(colRight-colLeft), code_font_px:fontPx, code_chars:chars,
+    code_chars_min:charsMin,
     window_px:window.innerWidth, overflows:out, images:images};
 }
 """ % {"out": OVERFLOW_ID, "first": FIRST_LINE_CHARS}
@@ -525,9 +527,10 @@ class WidthReport:
     width: int
     column_px: int
     code_font_px: float | None
-    code_chars: int | None
+    code_chars: int | None  # characters of code a line shows in the widest code cell (a plain one)
     overflows: list[Overflow]
     images: list[ShownImage] = field(default_factory=list)
+    code_chars_min: int | None = None  # ... in the narrowest (a hidden cell, opened)
 
 
 def parse_overflow_result(dom: str) -> dict:
@@ -585,7 +588,7 @@ def overflow_check(chromium: str, html_dir: Path, page: str, *, width: int = 128
         images.append(ShownImage(page, width, i["src"], i["figure"], css, float(i["shown_px"]),
                                  float(i["room_px"]), i["alt"]))
     return WidthReport(page, width, int(result["column_px"]), result["code_font_px"], result["code_chars"],
-                       found, images)
+                       found, images, result.get("code_chars_min"))
 
 
 def notebook_of(page: str, root: Path = ROOT) -> Path:
@@ -663,7 +666,8 @@ def _main_overflow(chromium: str, html_dir: Path, pages: list[str], widths: tupl
             for o in report.overflows:
                 kinds[o.kind] = kinds.get(o.kind, 0) + 1
             print(f"{page} @{width}px: column {report.column_px} px, code {report.code_font_px} px font, "
-                  f"{report.code_chars} characters of code per line; {len(report.overflows)} overflow(s) {kinds}")
+                  f"{report.code_chars_min}-{report.code_chars} characters of code a line (hidden-plain cell); "
+                  f"{len(report.overflows)} overflow(s) {kinds}")
             for o in report.overflows:
                 print(f"  FAIL {o.describe()}")
     print(f"overflow: {total} element(s) wider than the column over {len(pages)} page(s) at {widths} px")
