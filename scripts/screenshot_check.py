@@ -402,7 +402,7 @@ function rankcourseOverflow(){
   var sel='pre, .cell_output, .cell_output .output, table, mjx-container[display="true"]';
   var found=[];
   article.querySelectorAll(sel).forEach(function(el){
-    if(el.id==='%(out)s'||el.closest('#%(out)s')) return;
+    if(el.id==='__OUT__'||el.closest('#__OUT__')) return;
     var r=el.getBoundingClientRect();
     if(r.width===0&&r.height===0) return;
     var scroll=el.scrollWidth-el.clientWidth;
@@ -430,7 +430,7 @@ function rankcourseOverflow(){
     return {kind:kind(el), tag:el.tagName.toLowerCase(), overflow:Math.round(f.over),
       scroll_width:el.scrollWidth, client_width:el.clientWidth,
       cell:cell?cells.indexOf(cell):null, cell_classes:cell?cell.className:'',
-      cell_first_line:first.slice(0,%(first)d), section:sec?sec.id:'',
+      cell_first_line:first.slice(0,__FIRST__), section:sec?sec.id:'',
       hidden:hidden.some(function(d){return d.contains(el);}), text:snippet};
   });
   var chars=null, charsMin=null, fontPx=null, cw=null;
@@ -456,7 +456,7 @@ function rankcourseOverflow(){
     code_chars_min:charsMin,
     window_px:window.innerWidth, overflows:out, images:images};
 }
-""" % {"out": OVERFLOW_ID, "first": FIRST_LINE_CHARS}
+""".replace("__OUT__", OVERFLOW_ID).replace("__FIRST__", str(FIRST_LINE_CHARS))
 
 
 def overflow_script(delay_ms: int = 3000) -> str:
@@ -535,7 +535,7 @@ class WidthReport:
 
 def parse_overflow_result(dom: str) -> dict:
     """The measures that overflow_script() wrote into the dumped DOM."""
-    match = re.search(r'<pre id="%s"[^>]*>(.*?)</pre>' % OVERFLOW_ID, dom, re.S)
+    match = re.search(rf'<pre id="{OVERFLOW_ID}"[^>]*>(.*?)</pre>', dom, re.DOTALL)
     if match is None:
         raise RuntimeError("the overflow measure did not finish in the page's time budget "
                            f"(no <pre id={OVERFLOW_ID}>)")
@@ -597,8 +597,9 @@ def notebook_of(page: str, root: Path = ROOT) -> Path:
 
 
 def chapter_pages(html_dir: Path) -> list[str]:
-    """The chapter pages of a built book: notebooks/0*.html and the appendix."""
-    found = sorted(p.relative_to(html_dir).as_posix() for p in (html_dir / "notebooks").glob("[0A]*.html"))
+    """The chapter pages of a built book: notebooks/NN_*.html (chapters 1 to 10 and on) and the appendix A_*."""
+    found = sorted(p.relative_to(html_dir).as_posix() for p in (html_dir / "notebooks").glob("*.html")
+                   if re.match(r"(\d\d|A)_", p.name))
     return [p for p in found if "/student/" not in p]
 
 
