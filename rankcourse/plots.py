@@ -43,9 +43,10 @@ COURSE_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E
 # One line style per colour, so that curves stay apart in greyscale print.
 COURSE_LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1.5, 1, 1.5, 1, 1.5)), (0, (8, 2)), (0, (1, 1)),
                      (0, (3, 3)))
-# The width of a paragraph of the book at a 1280-pixel-wide window, and its body text, in CSS pixels (measured
-# in the built book with headless Chromium: sphinx-book-theme 1.3).
-BOOK_COLUMN_PX = 688.0
+# The width a figure gets in the book at a 1280-pixel-wide window, and the body text, in CSS pixels (measured
+# in the built book with headless Chromium: sphinx-book-theme 1.3 with book/_static/rankcourse.css, whose
+# 1rem article padding makes the column 720 px, the theme's 2rem 688 px; tests/test_book.py checks it).
+BOOK_COLUMN_PX = 720.0
 BOOK_BODY_PX = 16.0
 # The course's text size: 12 pt at 100 dpi is 16.7 CSS pixels, body size when shown at full size.
 COURSE_FONT_PT = 12.0

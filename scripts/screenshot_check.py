@@ -5,6 +5,7 @@
     python scripts/screenshot_check.py --page book/notation.html --out /tmp/notation.png
     python scripts/screenshot_check.py --html-dir _build/instructor/html
     python scripts/screenshot_check.py --axe --all-chapters     # accessibility, light and dark theme
+    python scripts/screenshot_check.py --overflow --all-chapters  # what runs off the column, 1280/1440 px
 
 What it does:
 1. serves the built site from a local http.server on 127.0.0.1 (a free port);
@@ -17,7 +18,13 @@ What it does:
    in the page, in the light and the dark theme, and fails on every violating element that is not
    a known theme or ipywidgets one (KNOWN_VIOLATIONS, each with its reason); saves a 1280-pixel
    screenshot of each theme. The test server injects axe into the page it serves; the built site
-   itself never carries it.
+   itself never carries it;
+6. with `--overflow`: at window widths of 1280 and 1440 px (`--width`), lists every `pre`, cell
+   output, table and display maths (`mjx-container`) whose content is wider than its box
+   (scrollWidth > clientWidth + 1) or whose box runs past the article column, naming the page,
+   the cell (its id, found from the first line of its code in the page's notebook) and the excess
+   in px; hidden (hide-input) cells are opened first. It also prints the column's width and how
+   many characters of code a line shows. Screenshots: `_build/screenshots/<page>.<width>.png`.
 
 Chromium is Debian's `chromium` package. When it is missing and this runs as root with apt-get,
 it is installed (`apt-get install -y chromium`); `--no-install` turns that off. Exit status 0
@@ -371,9 +378,228 @@ def axe_check(chromium: str, html_dir: Path, page: str, *, theme: str = "light",
     return classify(parse_axe_result(dom))
 
 
+# ------------------------------------------------------------------ what runs off the column
+
+WIDTHS = (1280, 1440)
+OVERFLOW_ID = "rankcourse-overflow"
+FIRST_LINE_CHARS = 120  # of a cell's first line of code, by which an overflow names its cell
+
+# Measured in the page after its scripts ran: every `pre`, cell output, table and display maths
+# of the article whose content is wider than its own box (scrollWidth > clientWidth + 1) or whose
+# box runs past the article column. Collapsed <details> (hide-input cells) are opened first: a
+# student opens them. Where an overflowing element holds another overflowing one, only the inner
+# one is reported (it is the one that scrolls). Also measured: the column's width, the code font
+# size and how many characters of code a code cell's `pre` shows.
+_OVERFLOW_JS = r"""
+function rankcourseOverflow(){
+  var article=document.querySelector('article.bd-article')||document.querySelector('article')
+    ||document.body;
+  var hidden=[];
+  document.querySelectorAll('details').forEach(function(d){
+    if(!d.open){d.open=true;hidden.push(d);}});
+  var cs=getComputedStyle(article), ar=article.getBoundingClientRect();
+  var colLeft=ar.left+parseFloat(cs.paddingLeft), colRight=ar.right-parseFloat(cs.paddingRight);
+  var sel='pre, .cell_output, .cell_output .output, table, mjx-container[display="true"]';
+  var found=[];
+  article.querySelectorAll(sel).forEach(function(el){
+    if(el.id==='__OUT__'||el.closest('#__OUT__')) return;
+    var r=el.getBoundingClientRect();
+    if(r.width===0&&r.height===0) return;
+    var scroll=el.scrollWidth-el.clientWidth;
+    var past=Math.max(r.right-colRight, colLeft-r.left);
+    var over=Math.max(scroll>1?scroll:0, past>1?past:0);
+    if(over>0) found.push({el:el, over:over, scroll:scroll, past:past});
+  });
+  found=found.filter(function(f){return !found.some(function(g){
+    return g!==f && f.el.contains(g.el);});});
+  function kind(el){
+    var t=el.tagName.toLowerCase();
+    if(t==='mjx-container') return 'maths';
+    if(t==='table') return 'table';
+    if(el.closest('.cell_output')) return t==='pre'?'output pre':'output';
+    if(el.closest('.cell_input')) return 'code';
+    return t;
+  }
+  var cells=Array.prototype.slice.call(article.querySelectorAll('div.cell'));
+  var out=found.map(function(f){
+    var el=f.el, cell=el.closest('div.cell'), sec=el.closest('section');
+    var first='';
+    if(cell){var pre=cell.querySelector('.cell_input pre');
+      if(pre){first=(pre.textContent.split('\n').find(function(l){return l.trim();})||'').trim();}}
+    var snippet=(el.textContent||'').replace(/\s+/g,' ').trim().slice(0,80);
+    return {kind:kind(el), tag:el.tagName.toLowerCase(), overflow:Math.round(f.over),
+      scroll_width:el.scrollWidth, client_width:el.clientWidth,
+      cell:cell?cells.indexOf(cell):null, cell_classes:cell?cell.className:'',
+      cell_first_line:first.slice(0,__FIRST__), section:sec?sec.id:'',
+      hidden:hidden.some(function(d){return d.contains(el);}), text:snippet};
+  });
+  var chars=null, charsMin=null, fontPx=null, cw=null;
+  article.querySelectorAll('.cell_input pre').forEach(function(code){
+    var pcs=getComputedStyle(code);
+    if(cw===null){var probe=document.createElement('span');
+      probe.textContent='0123456789'.repeat(10); probe.style.whiteSpace='pre';
+      code.appendChild(probe); cw=probe.getBoundingClientRect().width/100; code.removeChild(probe);
+      fontPx=parseFloat(pcs.fontSize);}
+    var n=Math.floor((code.clientWidth-parseFloat(pcs.paddingLeft)-parseFloat(pcs.paddingRight))/cw);
+    if(code.clientWidth>0){chars=chars===null?n:Math.max(chars,n); charsMin=charsMin===null?n:Math.min(charsMin,n);}
+  });
+  var images=Array.prototype.slice.call(article.querySelectorAll('img')).map(function(img){
+    var box=img.parentElement, bcs=getComputedStyle(box), fig=img.closest('figure');
+    var styled=/^[0-9.]+px$/.test(img.style.width)?img.style.width.slice(0,-2):null;
+    return {src:(img.getAttribute('src')||'').slice(0,200), width_attr:styled||img.getAttribute('width'),
+      natural_px:img.naturalWidth, shown_px:img.getBoundingClientRect().width,
+      room_px:box.clientWidth-parseFloat(bcs.paddingLeft)-parseFloat(bcs.paddingRight),
+      figure:fig?(fig.id||''):'', alt:(img.getAttribute('alt')||'').slice(0,80)};
+  });
+  hidden.forEach(function(d){d.open=false;});
+  return {column_px:Math.round(colRight-colLeft), code_font_px:fontPx, code_chars:chars,
+    code_chars_min:charsMin,
+    window_px:window.innerWidth, overflows:out, images:images};
+}
+""".replace("__OUT__", OVERFLOW_ID).replace("__FIRST__", str(FIRST_LINE_CHARS))
+
+
+def overflow_script(delay_ms: int = 3000) -> str:
+    """A <body> script that measures overflows (see _OVERFLOW_JS) once MathJax had time to typeset,
+    and writes them as JSON into <pre id="rankcourse-overflow">."""
+    return (
+        "<script>" + _OVERFLOW_JS + "setTimeout(function(){var r;"
+        "try{r=rankcourseOverflow();}catch(e){r={error:String(e)};}"
+        f"var pre=document.createElement('pre');pre.id='{OVERFLOW_ID}';pre.hidden=true;"
+        "pre.textContent=JSON.stringify(r);document.body.appendChild(pre);"
+        f"}},{delay_ms});</script>"
+    )
+
+
+@dataclass
+class Overflow:
+    """One element of a page that runs off the column, at one window width."""
+
+    page: str
+    width: int
+    kind: str
+    overflow: int
+    cell: int | None = None
+    cell_id: str | None = None
+    cell_first_line: str = ""
+    section: str = ""
+    hidden: bool = False
+    text: str = ""
+    scroll_width: int = 0
+    client_width: int = 0
+
+    def describe(self) -> str:
+        where = f"cell {self.cell_id}" if self.cell_id else (
+            f"code cell #{self.cell} ({self.cell_first_line[:60]!r})" if self.cell is not None
+            else f"section #{self.section}")
+        hidden = " (in a hidden cell)" if self.hidden else ""
+        return (f"{self.page} @{self.width}px: {self.kind} in {where}{hidden} is {self.overflow} px too wide "
+                f"(content {self.scroll_width} px in a {self.client_width} px box): {self.text[:60]!r}")
+
+
+@dataclass
+class ShownImage:
+    """An image of a page as the browser shows it: `css_px` is the width its page asks for (its
+    style's or its `width` attribute's width: myst-nb writes the width that course_png gives, half
+    the 2x PNG's pixels, as `style="width: Npx"`; else the PNG's own width),
+    `shown_px` the width it gets, `room_px` the width its container offers."""
+
+    page: str
+    width: int
+    src: str
+    figure: str
+    css_px: float
+    shown_px: float
+    room_px: float
+    alt: str = ""
+
+    def describe(self) -> str:
+        name = f"figure {self.figure}" if self.figure else f"image {self.src[:60]}"
+        return (f"{self.page} @{self.width}px: {name} is {self.css_px:.0f} CSS px wide, shown at "
+                f"{self.shown_px:.0f} px (room {self.room_px:.0f} px)")
+
+
+@dataclass
+class WidthReport:
+    """What one page measured at one window width."""
+
+    page: str
+    width: int
+    column_px: int
+    code_font_px: float | None
+    code_chars: int | None  # characters of code a line shows in the widest code cell (a plain one)
+    overflows: list[Overflow]
+    images: list[ShownImage] = field(default_factory=list)
+    code_chars_min: int | None = None  # ... in the narrowest (a hidden cell, opened)
+
+
+def parse_overflow_result(dom: str) -> dict:
+    """The measures that overflow_script() wrote into the dumped DOM."""
+    match = re.search(rf'<pre id="{OVERFLOW_ID}"[^>]*>(.*?)</pre>', dom, re.DOTALL)
+    if match is None:
+        raise RuntimeError("the overflow measure did not finish in the page's time budget "
+                           f"(no <pre id={OVERFLOW_ID}>)")
+    result = json.loads(html.unescape(match.group(1)))
+    if "error" in result:
+        raise RuntimeError(f"the overflow measure failed in the page: {result['error']}")
+    return result
+
+
+def cell_ids_by_first_line(notebook: Path) -> dict[str, str | None]:
+    """First non-blank line of each code cell's source (its first FIRST_LINE_CHARS characters, as the
+    page reports it) -> that cell's id (None when two cells start alike)."""
+    nb = json.loads(notebook.read_text(encoding="utf8"))
+    ids: dict[str, str | None] = {}
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")[:FIRST_LINE_CHARS]
+        ids[first] = None if first in ids else cell.get("id")
+    return ids
+
+
+def overflow_check(chromium: str, html_dir: Path, page: str, *, width: int = 1280,
+                   notebook: Path | None = None, shot: Path | None = None,
+                   budget_ms: int = 15_000) -> WidthReport:
+    """Open `page` in a window `width` px wide and report what runs off the article column.
+
+    `notebook` (the page's source .ipynb), when given, names each overflowing cell by its id.
+    """
+    if not (html_dir / page).is_file():
+        raise FileNotFoundError(f"{html_dir / page} does not exist: build the book first")
+    with serve(html_dir, body=overflow_script()) as (base, _log):
+        dom = dump_dom(chromium, f"{base}/{page}", budget_ms=budget_ms, width=width)
+    if shot is not None:
+        with serve(html_dir) as (base, _log):
+            screenshot(chromium, f"{base}/{page}", shot, width=width)
+    result = parse_overflow_result(dom)
+    ids = cell_ids_by_first_line(notebook) if notebook is not None and notebook.is_file() else {}
+    found = []
+    for o in result["overflows"]:
+        found.append(Overflow(page, width, o["kind"], int(o["overflow"]), o["cell"],
+                              ids.get(o["cell_first_line"]), o["cell_first_line"], o["section"],
+                              bool(o["hidden"]), o["text"], int(o["scroll_width"]), int(o["client_width"])))
+    images = []
+    for i in result.get("images", []):
+        css = float(i["width_attr"]) if (i["width_attr"] or "").strip().replace(".", "", 1).isdigit() \
+            else float(i["natural_px"])
+        images.append(ShownImage(page, width, i["src"], i["figure"], css, float(i["shown_px"]),
+                                 float(i["room_px"]), i["alt"]))
+    return WidthReport(page, width, int(result["column_px"]), result["code_font_px"], result["code_chars"],
+                       found, images, result.get("code_chars_min"))
+
+
+def notebook_of(page: str, root: Path = ROOT) -> Path:
+    """The source notebook of a chapter page (notebooks/NN_x.html -> notebooks/NN_x.ipynb)."""
+    return root / Path(page).with_suffix(".ipynb")
+
+
 def chapter_pages(html_dir: Path) -> list[str]:
-    """The chapter pages of a built book: notebooks/0*.html and the appendix."""
-    found = sorted(p.relative_to(html_dir).as_posix() for p in (html_dir / "notebooks").glob("[0A]*.html"))
+    """The chapter pages of a built book: notebooks/NN_*.html (chapters 1 to 10 and on) and the appendix A_*."""
+    found = sorted(p.relative_to(html_dir).as_posix() for p in (html_dir / "notebooks").glob("*.html")
+                   if re.match(r"(\d\d|A)_", p.name))
     return [p for p in found if "/student/" not in p]
 
 
@@ -390,6 +616,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install chromium when missing")
     parser.add_argument("--axe", action="store_true",
                         help="run axe-core over the pages in both themes instead of the maths/network checks")
+    parser.add_argument("--overflow", action="store_true",
+                        help="report every pre, output, table and display maths wider than the article "
+                             "column, at each --width, instead of the maths/network checks")
+    parser.add_argument("--width", type=int, action="append", default=None,
+                        help=f"window width in px for --overflow (repeatable; default: {WIDTHS})")
     parser.add_argument("--all-chapters", action="store_true", help="check every chapter page")
     args = parser.parse_args(argv)
 
@@ -404,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     html_dir = args.html_dir.resolve()
     if args.axe:
         return _main_axe(chromium, html_dir, pages)
+    if args.overflow:
+        return _main_overflow(chromium, html_dir, pages, tuple(args.width or WIDTHS))
     problems: list[str] = []
     for page in pages:
         shot = args.out if (args.out and len(pages) == 1) else (
@@ -420,6 +653,26 @@ def main(argv: list[str] | None = None) -> int:
     if not problems:
         print(f"screenshot_check: OK ({len(pages)} page(s); maths typeset locally, no external requests)")
     return 1 if problems else 0
+
+
+def _main_overflow(chromium: str, html_dir: Path, pages: list[str], widths: tuple[int, ...]) -> int:
+    total = 0
+    for page in pages:
+        for width in widths:
+            name = page.replace("/", "__").removesuffix(".html")
+            shot = ROOT / "_build" / "screenshots" / f"{name}.{width}.png"
+            report = overflow_check(chromium, html_dir, page, width=width, notebook=notebook_of(page), shot=shot)
+            total += len(report.overflows)
+            kinds: dict[str, int] = {}
+            for o in report.overflows:
+                kinds[o.kind] = kinds.get(o.kind, 0) + 1
+            print(f"{page} @{width}px: column {report.column_px} px, code {report.code_font_px} px font, "
+                  f"{report.code_chars_min}-{report.code_chars} characters of code a line (hidden-plain cell); "
+                  f"{len(report.overflows)} overflow(s) {kinds}")
+            for o in report.overflows:
+                print(f"  FAIL {o.describe()}")
+    print(f"overflow: {total} element(s) wider than the column over {len(pages)} page(s) at {widths} px")
+    return 1 if total else 0
 
 
 def _main_axe(chromium: str, html_dir: Path, pages: list[str]) -> int:

@@ -90,12 +90,26 @@ def test_drawing_labels_do_not_overlap(name):
 @pytest.mark.parametrize("name", DRAWINGS)
 def test_drawing_reads_at_body_size_in_the_book_column_and_has_no_cjk_text(name):
     fig = DRAWINGS[name][0]()
-    # At most 7 inches wide, so the book's ~690-pixel column shows it at (nearly) full size, and
+    # At most 7 inches wide, so the book's 720-pixel column shows it at full size, and
     # 12-point text is then body-sized; matplotlib has no CJK font by default, so English only.
     assert fig.get_figwidth() <= 7.0
     assert min(t.get_fontsize() for t in _texts(fig)) >= FONT_PT >= 12
     cjk = [t.get_text() for t in _texts(fig) if re.search(r"[\u3000-\u9fff\uff00-\uffef]", t.get_text())]
     assert not cjk
+
+
+@pytest.mark.parametrize("name", DRAWINGS)
+def test_drawing_as_the_book_shows_it_fits_the_column_and_its_text_reads_at_body_size(name):
+    """What the page gets (course_png: a 2x PNG with the figure's margin, and its CSS width) is no wider
+    than the book's column (BOOK_COLUMN_PX, measured in the browser), so it is shown at full size
+    and its smallest label reads at least at the body text's 16 px."""
+    from rankcourse.plots import BOOK_BODY_PX, BOOK_COLUMN_PX, course_png
+
+    fig = DRAWINGS[name][0]()
+    _png, shown = course_png(fig)
+    assert shown["width"] <= BOOK_COLUMN_PX, f"{name}: {shown['width']} CSS px wide, column {BOOK_COLUMN_PX}"
+    smallest_px = min(t.get_fontsize() for t in _texts(fig)) * fig.dpi / 72.0
+    assert smallest_px * min(1.0, BOOK_COLUMN_PX / shown["width"]) >= BOOK_BODY_PX
 
 
 @pytest.mark.parametrize("name", ["wide_deep", "din"])
