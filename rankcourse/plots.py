@@ -13,14 +13,17 @@ wide (see :func:`fit_text_to_column`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 from cycler import cycler
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -28,7 +31,7 @@ from matplotlib.text import Text
 from .metrics import expected_calibration_error, reliability_curve
 
 __all__ = [
-    "COURSE_PALETTE", "COURSE_LINESTYLES", "use_course_style", "fit_text_to_column", "text_px_in_column",
+    "COURSE_PALETTE", "COURSE_LINESTYLES", "use_course_style", "register_bundled_fonts", "fit_text_to_column", "text_px_in_column",
     "course_png",
     "plot_history", "plot_reliability", "plot_gradient_check",
 ]
@@ -132,6 +135,21 @@ def course_png(fig: Figure) -> tuple[str, dict[str, int]] | None:
     return png, {"width": size["width"]}
 
 
+def register_bundled_fonts() -> None:
+    """Make Matplotlib's own fonts (STIX, Computer Modern) findable when its font cache lacks them.
+
+    The cache file is named by Matplotlib's version only, so one written by another installation
+    of the same version (a system package that ships no STIX fonts) hides the fonts bundled with
+    this one. Every mathtext label then prints "findfont: Font family ['STIXGeneral'] not found"
+    into the cell's output. Registering the bundled files again costs a few milliseconds, once.
+    """
+    if any(font.name == "STIXGeneral" for font in font_manager.fontManager.ttflist):
+        return
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    for path in font_manager.findSystemFonts(fontpaths=[str(folder)]):
+        font_manager.fontManager.addfont(path)  # clears findfont's cache too
+
+
 def use_course_style(shell: Any = None) -> None:
     """Apply the course's figure style to every figure drawn after this call.
 
@@ -141,6 +159,7 @@ def use_course_style(shell: Any = None) -> None:
     :func:`course_png`: 2x PNGs with small text raised for the book's column. Call it once, after
     the imports (after any ``sns.set_theme``, which it replaces).
     """
+    register_bundled_fonts()
     sns.set_theme(context="notebook", style=_STYLE, palette=list(COURSE_PALETTE), rc=_course_rc())
     if shell is None:
         try:

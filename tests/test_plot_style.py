@@ -96,3 +96,28 @@ def test_use_course_style_shows_figures_as_2x_png_with_display_size():
     shown = metadata["image/png"]  # the width the page shows it at, in CSS pixels
     assert width_px // 2 == shown["width"] and height_px > 0
     assert "height" not in shown  # a fixed height would squash a figure shrunk to the column
+
+
+def test_bundled_fonts_are_registered_when_the_font_cache_hides_them(monkeypatch, caplog):
+    """A font cache written by another Matplotlib of the same version can lack the STIX fonts;
+    mathtext then logs "findfont: ... STIXGeneral not found" into every figure cell's output."""
+    import logging
+
+    import matplotlib
+    from matplotlib import font_manager
+
+    from rankcourse.plots import register_bundled_fonts
+
+    manager = font_manager.fontManager
+    without_stix = [f for f in manager.ttflist if not f.name.startswith("STIX")]
+    monkeypatch.setattr(manager, "ttflist", without_stix)
+    manager._findfont_cached.cache_clear()
+    register_bundled_fonts()
+    assert any(f.name == "STIXGeneral" for f in manager.ttflist)
+    with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+        fig = matplotlib.figure.Figure()
+        fig.text(0.5, 0.5, r"$\mathbf{x}_0 \odot W$")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig).draw()
+    assert not [r for r in caplog.records if "not found" in r.getMessage()]
+    manager._findfont_cached.cache_clear()

@@ -72,3 +72,11 @@ def test_latency_grid_has_one_row_per_engine_size_and_thread_count(scorer):
     assert len(grid) == 4 and (grid["p99"] >= grid["p50"]).all()
     assert set(percentiles(time_requests(scorer.engine, make(3, 4)))) == {"p50", "p95", "p99"}
     assert torch.get_num_threads() >= 1
+
+
+def test_server_listens_with_a_backlog_for_many_clients_at_once():
+    """16 clients connecting at once must not find the listen queue full (the standard library's
+    default backlog is 5, which reset connections in chapter 10's load test)."""
+    from rankcourse.serving.http import _Server
+
+    assert _Server.request_queue_size >= 64 and _Server.daemon_threads

@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 from matplotlib.text import Text
 
+from ..plots import register_bundled_fonts
+
 __all__ = ["Diagram", "DiagramLayoutError", "Box", "BOX_KINDS", "FONT_PT", "layout_problems"]
 
 #: Text size of every label, in points (the course's figure text size).
@@ -114,6 +116,7 @@ class Diagram:
             raise ValueError(f"diagram width must be in (0, {MAX_WIDTH_IN}] inches, got {width}")
         if not (0 < height <= 10):
             raise ValueError(f"diagram height must be in (0, 10] inches, got {height}")
+        register_bundled_fonts()  # mathtext labels need STIX, which a stale font cache hides
         self.width, self.height = float(width), float(height)
         self.fig: Figure = plt.figure(figsize=(self.width, self.height))
         self.ax: Axes = self.fig.add_axes((0, 0, 1, 1))
