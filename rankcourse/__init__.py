@@ -37,7 +37,7 @@ below are the ones almost every notebook uses.
 from .data import TabularData, make_click_conversion, make_ctr_data, make_mmoe_regression
 from .schema import FeatureSchema, SparseField
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "FeatureSchema",
