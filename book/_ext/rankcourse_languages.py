@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from myst_nb.core.variables import VariableOutput
+from myst_nb.ext.glue import directives as glue_directives
+from myst_nb.ext.glue import roles as glue_roles
+from myst_nb.ext.glue.crossref import read_glue_cache
+from myst_nb.ext.glue.utils import RetrievalError
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.locale import init as init_locale
@@ -166,6 +171,35 @@ class TranslateExerciseTitlesInRegistry(SphinxTransform):
                 kept.extend(_without_placeholders(subtitle.children))
 
 
+def _glue_from_the_page(retrieve: Any) -> Any:
+    """``retrieve_glue_data`` that also serves a translated message from its page's glued values.
+
+    Sphinx parses each translated message of a page in a document of its own (its source ends
+    with ``<translated>``), as plain MyST: that document has no notebook and no glue data, so every
+    ``{glue:text}`` role of a translated paragraph failed with "No key ... found in glue data for
+    this document". myst-nb writes each page's glued values to ``<docname>.glue.json`` in its
+    output folder while it reads the page; a translation, read after its page, takes them there.
+    """
+    if getattr(retrieve, "rankcourse_wrapped", False):
+        return retrieve
+
+    def retrieve_glue_data(document: nodes.document, key: str) -> Any:
+        try:
+            return retrieve(document, key)
+        except RetrievalError:
+            env = getattr(document.settings, "env", None)
+            if env is None or not str(document.get("source", "")).endswith("<translated>"):
+                raise
+            data = read_glue_cache(env.mystnb_config.output_folder, env.docname)
+            if key not in data:
+                raise
+            return VariableOutput(data=data[key]["data"], metadata=data[key].get("metadata", {}),
+                                  nb_renderer=None, vtype="glue")  # type: ignore[arg-type]
+
+    retrieve_glue_data.rankcourse_wrapped = True  # type: ignore[attr-defined]
+    return retrieve_glue_data
+
+
 def _without_placeholders(children: list[nodes.Node]) -> list[nodes.Node]:
     """Copies of `children`, each translatable placeholder inline replaced by its content (as
     Sphinx unwraps it later in the page)."""
@@ -232,6 +266,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_transform(TranslateExerciseTitlesInRegistry)
     app.add_transform(TranslateTocCaptions)
     app.add_transform(KeepDisplayMaths)
+    for module in (glue_roles, glue_directives):
+        module.retrieve_glue_data = _glue_from_the_page(module.retrieve_glue_data)
     app.connect("html-page-context", _add_language_link)
     # After rankcourse_book_ext points Colab at the English student copy (priority 600) and
     # writes the English student downloads (build-finished, 900).
