@@ -75,6 +75,14 @@ def test_every_page_is_listed_as_translated_or_pending(extracted):
     assert set(SETTINGS.translated) - pages == set(), "translated pages that the book does not have"
 
 
+def test_translated_catalogues_have_no_fuzzy_header():
+    """A `#, fuzzy` header (sphinx-intl's template) marks the catalogue's metadata as unreviewed;
+    msgfmt drops a fuzzy header, and with it the charset of the Chinese text."""
+    fuzzy = [page for page in SETTINGS.translated
+             if polib.pofile(str(SETTINGS.catalogue(ROOT, page))).metadata_is_fuzzy]
+    assert not fuzzy, f"fuzzy catalogue headers (remove their '#, fuzzy' line): {fuzzy}"
+
+
 def test_translated_pages_have_a_current_translation_of_every_message(extracted):
     problems = []
     for page in SETTINGS.translated:
