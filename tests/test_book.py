@@ -501,13 +501,7 @@ def test_chapter_pages_pass_axe_in_both_themes():
     scripts/screenshot_check.py (KNOWN_VIOLATIONS) and printed here. Screenshots of the first
     chapter in each theme, 1280 pixels wide, are kept in _build/screenshots/.
     """
-    _need_build(STUDENT, "student")
-    shot = _screenshot_module()
-    chromium = shot.find_chromium() or shot.install_chromium()  # apt-get, when root (as in CI)
-    if chromium is None:
-        pytest.skip("Chromium is not installed and cannot be here (apt-get install -y chromium as root)")
-    pages = shot.chapter_pages(STUDENT)
-    assert len(pages) == len(CHAPTERS), f"chapter pages found: {pages}"
+    shot, chromium, pages = _browser_or_skip()
     own, known = [], []
     for page in pages:
         for theme in shot.THEMES:

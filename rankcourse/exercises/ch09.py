@@ -12,7 +12,7 @@ wrong, compares it with the typical mistakes and names the one it matches.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -20,18 +20,11 @@ from torch import Tensor, nn
 
 from ..group_metrics import gauc
 from ..layers.attention import AUGRUCell
+from ._calling import call_student
 from ._seeding import case_seed, numpy_rng, torch_generator
 
 __all__ = ["check_din_pooling", "check_minibatch_l2", "check_gauc", "check_augru_step",
            "reference_din_pooling", "reference_minibatch_l2"]
-
-
-def _call(fn: Callable, args: tuple, case: str) -> Any:
-    name = getattr(fn, "__name__", "your function")
-    try:
-        return fn(*args)
-    except Exception as err:  # noqa: BLE001 - report any failure with its case
-        raise AssertionError(f"{name} raised {type(err).__name__}: {err} on case {case!r}") from err
 
 
 def _diagnose(got: Tensor, wrong: list[tuple[str, Callable[[], Tensor]]]) -> str:
@@ -76,7 +69,7 @@ def check_din_pooling(din_pooling: Callable[[Tensor, Tensor, Tensor, nn.Module],
     torch.manual_seed(case_seed(0, seed))  # the scorer: the public one, or a hidden one
     scorer = nn.Sequential(nn.Linear(24, 8), nn.PReLU(), nn.Linear(8, 1)).double().requires_grad_(False)
     for case, h, c, mask in _din_cases(seed):
-        got = _call(din_pooling, (h, c, mask, scorer), case)
+        got = call_student(din_pooling, (h, c, mask, scorer), case)
         got = got.detach() if isinstance(got, Tensor) else got
         want = reference_din_pooling(h, c, mask, scorer)
         if not isinstance(got, Tensor) or got.shape != want.shape:
@@ -129,7 +122,7 @@ def check_minibatch_l2(minibatch_l2: Callable[[Tensor, Tensor, Tensor], Tensor],
     cases = [("ids with repeats", torch.tensor([[1, 4], [4, 7], [1, 1]])),
              ("one row, one id", torch.tensor([[9]]))]
     for case, ids in cases:
-        got = _call(minibatch_l2, (table, ids, counts), case)
+        got = call_student(minibatch_l2, (table, ids, counts), case)
         want = reference_minibatch_l2(table, ids, counts)
         got_t = torch.as_tensor(got, dtype=torch.float64)
         if got_t.numel() == 1 and abs(float(got_t) - float(want)) <= 1e-8 * max(1.0, abs(float(want))):
@@ -164,7 +157,7 @@ def check_gauc(my_gauc: Callable[[np.ndarray, np.ndarray, np.ndarray], float], *
     y[users == 2] = 0.0  # a user with no click
     y[users == 0] = [1.0, 0.0]
     p = rng.random(users.size) + 0.4 * y
-    got = _call(my_gauc, (y.copy(), p.copy(), users.copy()), "six users, one without clicks")
+    got = call_student(my_gauc, (y.copy(), p.copy(), users.copy()), "six users, one without clicks")
     want = gauc(y, p, users)
     if isinstance(got, (int, float, np.floating)) and abs(float(got) - want) < 1e-9:
         print("check_gauc: matches the impression-weighted mean of per-user AUCs.")
@@ -202,7 +195,7 @@ def check_augru_step(augru_step: Callable[[Tensor, Tensor, Tensor, nn.GRUCell], 
     h = torch.randn(5, 4, generator=gen, dtype=torch.float64)
     a = torch.tensor([0.0, 0.25, 0.5, 1.0, 0.9], dtype=torch.float64)
     with torch.no_grad():
-        got = _call(augru_step, (x, h, a, cell), "five rows, attention 0 .. 1")
+        got = call_student(augru_step, (x, h, a, cell), "five rows, attention 0 .. 1")
         want = ref(x, h, a)
         if isinstance(got, Tensor) and got.shape == want.shape and torch.allclose(got, want, atol=1e-8):
             print("check_augru_step: matches AUGRU; attention 0 keeps the state, attention 1 is a GRU step.")

@@ -21,18 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._calling import call_student
 from ._seeding import hidden_size, numpy_rng, torch_generator
 
 __all__ = ["check_shared_fm", "check_corrected_probability", "check_latency_line", "check_cross_once",
            "reference_shared_fm", "reference_corrected_probability", "reference_cross_once"]
-
-
-def _call(fn: Callable, args: tuple, case: str) -> Any:
-    name = getattr(fn, "__name__", "your function")
-    try:
-        return fn(*args)
-    except Exception as err:  # noqa: BLE001 - report any failure with its case
-        raise AssertionError(f"{name} raised {type(err).__name__}: {err} on case {case!r}") from err
 
 
 def _fm(v: Tensor) -> Tensor:
@@ -71,7 +64,7 @@ def check_shared_fm(shared_fm: Callable[[Tensor, Tensor], Tensor], *, seed: int 
     for case, vu, vi in _shared_fm_cases(seed):
         n = vi.shape[0]
         want = _fm(torch.cat([vu.expand(n, -1, -1), vi], 1))
-        got = _call(shared_fm, (vu, vi), case)
+        got = call_student(shared_fm, (vu, vi), case)
         if not isinstance(got, Tensor) or tuple(got.shape) != (n,):
             raise AssertionError(f"expected a tensor of shape ({n},) on case {case!r}, got "
                                  f"{tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__}")
@@ -113,7 +106,7 @@ def check_corrected_probability(correct: Callable[[np.ndarray, float], np.ndarra
     """
     p, keeps = _calibration_cases(seed)
     for keep in keeps:
-        got = np.asarray(_call(correct, (p.copy(), keep), f"keep={keep}"), dtype=float)
+        got = np.asarray(call_student(correct, (p.copy(), keep), f"keep={keep}"), dtype=float)
         want = reference_corrected_probability(p, keep)
         if got.shape == want.shape and np.allclose(got, want, rtol=1e-7, atol=1e-12):
             continue
@@ -150,7 +143,7 @@ def check_latency_line(fit_line: Callable[[np.ndarray, np.ndarray], tuple[float,
     """
     case, n, ms = _latency_case(seed)
     want = np.polyfit(n, ms, 1)[::-1]
-    got = _call(fit_line, (n.copy(), ms.copy()), case)
+    got = call_student(fit_line, (n.copy(), ms.copy()), case)
     try:
         a, b = (float(v) for v in got)
     except (TypeError, ValueError):
@@ -231,7 +224,7 @@ def check_cross_once(cross_once: Callable[[Tensor, Tensor, Tensor, Tensor], tupl
     """
     cases = _cross_cases(seed)
     for case, e_user, e_items, w, b in cases:
-        got = _call(cross_once, (e_user.clone(), e_items.clone(), w.clone(), b.clone()), case)
+        got = call_student(cross_once, (e_user.clone(), e_items.clone(), w.clone(), b.clone()), case)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise AssertionError(f"cross_once must return two tensors (once, x1) on case {case!r}, "
                                  f"got {type(got).__name__}")
