@@ -106,3 +106,5 @@ def test_augru_check_accepts_the_reference_and_names_mistakes():
         check_augru_step(_augru("agru"))
     with pytest.raises(AssertionError, match="z gate is used as the update gate"):
         check_augru_step(_augru("z_as_update"))
+    with pytest.raises(AssertionError, match="the attention multiplies the output"):
+        check_augru_step(lambda x, h, a, cell: a[:, None] * cell(x, h))

@@ -204,6 +204,7 @@ def check_augru_step(augru_step: Callable[[Tensor, Tensor, Tensor, nn.GRUCell], 
         gh = nn.functional.linear(h, cell.weight_hh, cell.bias_hh).chunk(3, -1)
         z = torch.sigmoid(gi[1] + gh[1])
         n = torch.tanh(gi[2] + torch.sigmoid(gi[0] + gh[0]) * gh[2])
+        gru = cell(x, h)  # the plain GRU step, for the mistake that scales its output
         wrong = [
             ("the attention replaces the update gate, h' = (1 - a) h + a h~: that is DIEN's AGRU, which "
              "loses the per-unit update gate; AUGRU multiplies the gate by a",
